@@ -1,0 +1,57 @@
+# eksguard - the front door. `make demo` and `make test` are the quick start.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+# Lambda runs python3.12: develop, test and build with the same interpreter.
+PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+VENV := .venv
+SAMVENV := .venv-sam
+BIN := $(VENV)/bin
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+# Tests and the demo never reach AWS: fake credentials, a fixed region.
+TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
+	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+
+.PHONY: help setup demo test test-fast lint build sam clean
+
+help:
+	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
+	@echo "make demo    run the security-group story on the embedded AWS stand-in (moto server)"
+	@echo "make test    unit, functional and end-to-end tests (no Docker, no AWS account)"
+	@echo "make lint    ruff, mypy, sam validate --lint"
+	@echo "make build   sam build (python3.12 first on PATH)"
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12 or set PYTHON312=...)"; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@touch $@
+
+$(SAMVENV)/.installed: | setup
+	$(BIN)/uv venv --quiet --python $(PYTHON312) $(SAMVENV)
+	$(BIN)/uv pip install --quiet --python $(SAMVENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+sam: $(SAMVENV)/.installed
+
+demo: setup
+	$(TEST_ENV) $(BIN)/eksguard local demo
+
+test: setup
+	$(TEST_ENV) $(BIN)/pytest
+
+lint: setup sam
+	$(BIN)/ruff check layers functions tests
+	$(BIN)/mypy
+	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam validate --lint
+
+build: setup sam
+	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam build
+
+clean:
+	rm -rf .aws-sam $(VENV) $(SAMVENV)

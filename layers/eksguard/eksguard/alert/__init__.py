@@ -1,0 +1,1 @@
+"""alert: the SNS message contract (DESIGN section 6) as one typed model."""

@@ -1,0 +1,1 @@
+"""apply: carry out planned actions through the aws boundary; record before, outcome after."""

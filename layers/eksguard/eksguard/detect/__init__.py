@@ -1,0 +1,1 @@
+"""detect: pure rules, snapshot -> findings. No boto3, no environment, no clock."""

@@ -1,0 +1,143 @@
+"""Security-group rules SG-001 ... SG-007 (docs/rules.md). Each check is a small pure function;
+``RULES`` is the explicit registry, in rule-id order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from eksguard.config import Config
+from eksguard.model import Finding, Severity
+from eksguard.snapshot.sg import CLUSTER_ROLES, GroupRole, SecurityGroup, SgRule, SgSnapshot
+
+# IPv6 counterpart of MaxPublicPrefix: wider than a whole ISP allocation (/32) is "too broad".
+IPV6_MAX_PUBLIC_PREFIX = 32
+# What EKS needs between the control plane and nodes (EKS User Guide, security group requirements).
+EKS_REQUIRED_PORTS = (443, 10250, 53)
+
+Check = Callable[[SecurityGroup, SgSnapshot, Config], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    title: str
+    severity: Severity
+    check: Check
+
+
+def _finding(rule_id: str, group: SecurityGroup, detail: str, rule: SgRule | None = None,
+             remediable: bool = False) -> Finding:
+    spec = RULES_BY_ID[rule_id]
+    return Finding(rule_id, spec.severity, spec.title, group.group_id, detail,
+                   target_id=rule.rule_id if rule else None, remediable=remediable)
+
+
+def _world_ingress(group: SecurityGroup) -> Iterator[SgRule]:
+    return (r for r in group.ingress if r.is_world)
+
+
+def sg001_world_to_cluster_sg(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    if not group.roles & CLUSTER_ROLES or GroupRole.LOAD_BALANCER in group.roles:
+        return
+    roles = "/".join(sorted(r.value for r in group.roles & CLUSTER_ROLES))
+    for rule in _world_ingress(group):
+        yield _finding("SG-001", group, f"{rule.describe()} on {roles} security group {group.group_id}",
+                       rule, remediable=True)
+
+
+def sg002_world_to_protected_port(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    if GroupRole.LOAD_BALANCER in group.roles:
+        return
+    for rule in _world_ingress(group):
+        hit = sorted(p for p in cfg.protected_ports if rule.reaches_port(p))
+        if rule.all_traffic or hit:
+            what = "all traffic" if rule.all_traffic else f"protected port(s) {', '.join(map(str, hit))}"
+            yield _finding("SG-002", group, f"{rule.describe()} opens {what} to the internet", rule, True)
+
+
+def sg003_wide_public_cidr(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    for rule in group.ingress:
+        net = rule.network
+        if net is None or rule.is_world or not rule.is_public:
+            continue
+        limit = cfg.max_public_prefix if net.version == 4 else IPV6_MAX_PUBLIC_PREFIX
+        if net.prefixlen < limit:
+            yield _finding("SG-003", group, f"{rule.describe()}: public range wider than /{limit}", rule,
+                           remediable=cfg.revoke_wide_public_cidrs)
+
+
+def sg004_lb_non_public_port(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    if GroupRole.LOAD_BALANCER not in group.roles:
+        return
+    allowed = sorted(cfg.public_ports)
+    for rule in _world_ingress(group):
+        if not rule.ports_within(allowed):
+            yield _finding("SG-004", group, f"{rule.describe()} on a load balancer; public ports are "
+                           f"{', '.join(map(str, allowed))}", rule, remediable=True)
+
+
+def sg005_bastion_open_egress(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    bastion_like = (
+        not group.eks_tagged
+        and not group.roles
+        and any(r.reaches_port(22) and r.network is not None for r in group.ingress)
+    )
+    if not bastion_like:
+        return
+    for rule in group.egress:
+        if rule.all_traffic and rule.is_world:
+            yield _finding("SG-005", group, f"bastion-like group (SSH ingress, no EKS tag) allows {rule.describe()}"
+                           "; remove it once kubeconfig is fetched", rule)
+
+
+def sg006_required_rule_removed(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    if GroupRole.CLUSTER in group.roles:
+        has_self = any(r.referenced_group_id == group.group_id and r.all_traffic for r in group.ingress)
+        if not has_self:
+            yield _finding("SG-006", group, "the cluster security group lost its inbound all-traffic self rule "
+                           "(EKS re-creates it on the next cluster update; nodes and control plane cannot talk)")
+        missing = [p for p in EKS_REQUIRED_PORTS if not any(r.reaches_port(p) for r in group.egress)]
+        if missing:
+            yield _finding("SG-006", group, "the cluster security group no longer allows egress on "
+                           f"{', '.join(map(str, missing))} (EKS minimum: 443, 10250, 53)")
+    if not group.roles & CLUSTER_ROLES:
+        return
+    for group_id, perm in snap.removed:
+        if group_id != group.group_id:
+            continue
+        reached = [p for p in EKS_REQUIRED_PORTS if perm.protocol == "-1" or (
+            perm.protocol in ("tcp", "udp") and (perm.from_port or 0) <= p <= (perm.to_port or 65535))]
+        still_there = any(all(r.reaches_port(p) for p in reached) for r in group.rules
+                          if r.is_egress == perm.is_egress and r.source == perm.source)
+        if reached and perm.source_kind == "group" and not still_there:
+            yield _finding("SG-006", group, f"a rule EKS needs was removed: {perm.protocol} "
+                           f"{', '.join(map(str, reached))} {'to' if perm.is_egress else 'from'} {perm.source}")
+
+
+def sg007_default_group_has_rules(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    if GroupRole.DEFAULT in group.roles and group.in_cluster_vpc and group.rules:
+        yield _finding("SG-007", group, f"default security group of {group.vpc_id} has {len(group.rules)} "
+                       "rule(s); resources placed in it by mistake get them")
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("SG-001", "World-open ingress on an EKS cluster, control-plane or node security group",
+         Severity.HIGH, sg001_world_to_cluster_sg),
+    Rule("SG-002", "World-open ingress to a protected port or all traffic", Severity.CRITICAL,
+         sg002_world_to_protected_port),
+    Rule("SG-003", "Ingress from a public CIDR wider than MaxPublicPrefix", Severity.MEDIUM,
+         sg003_wide_public_cidr),
+    Rule("SG-004", "Load-balancer security group open to the world beyond PublicPorts", Severity.HIGH,
+         sg004_lb_non_public_port),
+    Rule("SG-005", "Bastion-like security group with all-traffic egress to the world", Severity.LOW,
+         sg005_bastion_open_egress),
+    Rule("SG-006", "A security-group rule EKS needs is missing", Severity.HIGH, sg006_required_rule_removed),
+    Rule("SG-007", "Default security group has rules in a VPC that hosts a cluster", Severity.MEDIUM,
+         sg007_default_group_has_rules),
+)
+RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
+
+
+def detect(snapshot: SgSnapshot, config: Config) -> list[Finding]:
+    return [f for group in snapshot.groups for rule in RULES for f in rule.check(group, snapshot, config)]

@@ -1,0 +1,204 @@
+"""``eksguard local demo``: the security-group story on the embedded stand-in, start to finish.
+
+A moto server starts on loopback; the template's tables, topic and queues are provisioned into it;
+the demo EKS account is seeded; then each mistake is made for real against the stand-in and the
+CloudTrail event it would produce (``events/``) is routed through the template's own patterns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+
+from eksguard.local.invoke import load_app
+from eksguard.local.replay import Routed, replay
+from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
+from eksguard.local.standin import endpoint_env, moto_server, seed_random
+
+Mistake = Callable[[Any, DemoAccount], None]
+
+
+def _ingress(group: str, port: int | None, cidr: str, protocol: str = "tcp", description: str = "") -> Mistake:
+    def call(ec2: Any, acct: DemoAccount) -> None:
+        perm: dict[str, Any] = {"IpProtocol": protocol}
+        if port is not None:
+            perm.update(FromPort=port, ToPort=port)
+        key, item = ("Ipv6Ranges", {"CidrIpv6": cidr}) if ":" in cidr else ("IpRanges", {"CidrIp": cidr})
+        if description:
+            item["Description"] = description
+        perm[key] = [item]
+        ec2.authorize_security_group_ingress(GroupId=getattr(acct, group), IpPermissions=[perm])
+    return call
+
+
+def _grouped_ssh(ec2: Any, acct: DemoAccount) -> None:
+    ec2.authorize_security_group_ingress(GroupId=acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+        "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "VPN"},
+                     {"CidrIp": "0.0.0.0/0", "Description": "temp debug"}]}])
+
+
+def _modify_office_ssh(ec2: Any, acct: DemoAccount) -> None:
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [acct.bastion_sg]}])
+    office = next(r for r in rules["SecurityGroupRules"] if r.get("FromPort") == 22 and not r["IsEgress"])
+    ec2.modify_security_group_rules(GroupId=acct.bastion_sg, SecurityGroupRules=[{
+        "SecurityGroupRuleId": office["SecurityGroupRuleId"],
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0",
+                              "Description": "office SSH"}}])
+
+
+def _legacy_by_name(ec2: Any, acct: DemoAccount) -> None:
+    ec2.authorize_security_group_ingress(GroupName="legacy-web", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                         CidrIp="0.0.0.0/0")
+
+
+def _revoke_cluster_self(ec2: Any, acct: DemoAccount) -> None:
+    ec2.revoke_security_group_ingress(GroupId=acct.cluster_sg, IpPermissions=[{
+        "IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": acct.cluster_sg}]}])
+
+
+def _nothing(ec2: Any, acct: DemoAccount) -> None:
+    """The state the event describes is already in the seeded account (or the call failed)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    event_file: str
+    story: str
+    mistake: Mistake
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("sg-ingress-ssh-world-grouped-node", "SSH from 10.0.0.0/8 and 0.0.0.0/0 in one permission on the "
+             "node SG", _grouped_ssh),
+    Scenario("sg-ingress-kubelet-ipv6-world-node", "kubelet 10250 from ::/0 on the node SG",
+             _ingress("node_sg", 10250, "::/0")),
+    Scenario("sg-ingress-api-world-flat-control-plane", "API 443 from 0.0.0.0/0 on the control-plane SG (flat form)",
+             _ingress("control_plane_sg", 443, "0.0.0.0/0")),
+    Scenario("sg-ingress-lb-8080-world", "8080 from the world on the load balancer (443/80 stay)",
+             _ingress("lb_sg", 8080, "0.0.0.0/0", description="admin UI")),
+    Scenario("sg-ingress-rdp-world-flat-bastion", "RDP 3389 from the world on the bastion",
+             _ingress("bastion_sg", 3389, "0.0.0.0/0")),
+    Scenario("sg-modify-bastion-ssh-to-world", "the bastion's office SSH rule modified to 0.0.0.0/0",
+             _modify_office_ssh),
+    Scenario("sg-ingress-wide-public-cidr-node", "30443 from public 8.0.0.0/8 on the node SG",
+             _ingress("node_sg", 30443, "8.0.0.0/8", description="partner range")),
+    Scenario("sg-ingress-referenced-group-control-plane", "443 from the bastion SG (SG reference)", _nothing),
+    Scenario("sg-ingress-ssh-world-exempt-ci-runner", "SSH from the world on an exempt CI runner SG",
+             _ingress("ci_runner_sg", 22, "0.0.0.0/0", description="runner debug")),
+    Scenario("sg-ingress-ssh-world-expired-exemption", "SSH from the world on a SG whose exemption expired",
+             _ingress("batch_sg", 22, "0.0.0.0/0")),
+    Scenario("sg-ingress-groupname-only-default-vpc", "SSH from the world by group name in the default VPC "
+             "(no cluster there: out of scope)", _legacy_by_name),
+    Scenario("sg-egress-all-traffic-world-bastion", "all-traffic egress on the bastion", _nothing),
+    Scenario("sg-revoke-cluster-self-rule", "the cluster SG's self rule revoked", _revoke_cluster_self),
+    Scenario("sg-ingress-failed-unauthorized", "a failed call (errorCode): nothing changed", _nothing),
+    Scenario("sg-revoke-by-eksguard-itself", "eksguard's own revoke coming back as an event", _nothing),
+)
+
+
+def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:
+    template, events = root / "template.yaml", root / "events"
+    with moto_server() as endpoint, endpoint_env(endpoint):
+        session = boto3.session.Session(region_name=DEMO_REGION)
+        print(f"eksguard demo: AWS stand-in (moto server) at {endpoint}, region {DEMO_REGION}, Mode={mode}\n", file=out)
+        app = load_app(template, {"Mode": mode}, session)
+        alerts_queue = _subscribe(session, app.context.physical["AlertTopic"]["Ref"])
+        seed_random(endpoint, RANDOM_SEED)
+        acct = seed_demo(session)
+        ec2 = session.client("ec2")
+        print("Before: ingress rules of the demo account", file=out)
+        before = _rules(ec2, acct)
+        routed: list[tuple[Scenario, Routed]] = []
+        for scenario in SCENARIOS:
+            scenario.mistake(ec2, acct)
+            event = json.loads((events / f"{scenario.event_file}.json").read_text())
+            routed.append((scenario, replay(app, scenario.event_file, event)))
+        after = _rules(ec2, acct)
+        _print_rules(out, before, after, acct)
+        _print_actions(out, routed)
+        alerts = _drain(session, alerts_queue)
+        _print_alerts(out, alerts)
+        failed = [r for _, r in routed for d in r.deliveries if not d.invocation.ok]
+        return 1 if failed else 0
+
+
+def _subscribe(session: boto3.session.Session, topic_arn: str) -> str:
+    sqs, sns = session.client("sqs"), session.client("sns")
+    url = sqs.create_queue(QueueName="demo-alert-subscriber")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return str(url)
+
+
+def _drain(session: boto3.session.Session, url: str) -> list[dict[str, Any]]:
+    sqs, messages = session.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for m in batch:
+            messages.append(json.loads(json.loads(m["Body"])["Message"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
+
+
+def _rules(ec2: Any, acct: DemoAccount) -> dict[tuple[str, str, str], str]:
+    names = {v: k.removesuffix("_sg") for k, v in acct.as_dict().items() if k.endswith("_sg")}
+    out: dict[tuple[str, str, str], str] = {}
+    pages = ec2.get_paginator("describe_security_group_rules").paginate(
+        Filters=[{"Name": "group-id", "Values": list(names)}])
+    for rule in (r for p in pages for r in p["SecurityGroupRules"] if not r["IsEgress"]):
+        ports = "all" if rule["IpProtocol"] == "-1" else f"{rule['IpProtocol']}/{rule['FromPort']}"
+        source = rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("ReferencedGroupInfo", {}).get("GroupId", "?")
+        source = names.get(source, source)
+        out[(names[rule["GroupId"]], ports, source)] = rule["SecurityGroupRuleId"]
+    return out
+
+
+def _print_rules(out: TextIO, before: dict[Any, str], after: dict[Any, str], acct: DemoAccount) -> None:
+    print(f"  {len(before)} ingress rules seeded\n", file=out)
+    print("After the mistakes and eksguard's response (ingress rules made or touched during the demo):", file=out)
+    print(f"  {'group':<14} {'rule':<10} {'source':<16} state", file=out)
+    seen = set(after)
+    for key in sorted(seen | set(before)):
+        if key in before and key in after:
+            continue
+        state = "REVOKED by eksguard" if key not in after else "present"
+        print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} {state}", file=out)
+    # What had to survive, said explicitly.
+    for key in sorted(after):
+        if key in before:
+            print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} kept (seeded)", file=out)
+    print(file=out)
+
+
+def _print_actions(out: TextIO, routed: list[tuple[Scenario, Routed]]) -> None:
+    print("Events replayed through the template's EventBridge patterns:", file=out)
+    for scenario, result in routed:
+        print(f"- {scenario.event_file}: {scenario.story}", file=out)
+        if not result.matched:
+            print("    dropped by the rule pattern (as EventBridge would): no function invoked", file=out)
+        for delivery in result.deliveries:
+            inv = delivery.invocation
+            if not inv.ok:
+                print(f"    {delivery.rule}: ERROR {inv.error}", file=out)
+                continue
+            resp = inv.response
+            if not resp.get("actions"):
+                print(f"    {delivery.rule}: {resp['status']}, {resp['findings']} finding(s)"
+                      f"{' - ' + resp['reason'] if resp.get('reason') else ''}"
+                      f"{', ' + str(resp['out_of_scope']) + ' out of scope' if resp.get('out_of_scope') else ''}",
+                      file=out)
+            for a in resp.get("actions", []):
+                also = f" (+{','.join(a['related_rules'])})" if a["related_rules"] else ""
+                print(f"    {a['rule_id']}{also} {a['severity']:<8} {a['action']:<10} {a['detail']}", file=out)
+    print(file=out)
+
+
+def _print_alerts(out: TextIO, alerts: list[dict[str, Any]]) -> None:
+    print(f"Alerts published on the SNS topic: {len(alerts)}", file=out)
+    for a in alerts:
+        print(f"  [{a['severity']}] {a['rule_id']} {a['action']}: {a['summary']}", file=out)

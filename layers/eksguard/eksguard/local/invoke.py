@@ -1,0 +1,140 @@
+"""Run a template's function in this process, the way ``sam local invoke`` runs it in a container:
+the handler and layers from the template, the environment the template gives the function, a
+Lambda-like context; the response on stdout, the function's own output (logs, metrics) on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from eksguard.local.provision import provision
+from eksguard.local.template import FunctionSpec, LocalContext, TemplateResolver, functions, load_template
+
+
+@dataclass(frozen=True)
+class LocalApp:
+    """A template resolved against whatever ``AWS_ENDPOINT_URL`` points at."""
+
+    template_path: Path
+    context: LocalContext
+    functions: Mapping[str, FunctionSpec]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    function: str
+    response: Any
+    error: Mapping[str, Any] | None
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FakeLambdaContext:
+    """What Powertools and handlers read from the Lambda context."""
+
+    def __init__(self, spec: FunctionSpec, ctx: LocalContext):
+        self.function_name = spec.logical_id
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = spec.memory_size
+        self.invoked_function_arn = f"arn:aws:lambda:{ctx.region}:{ctx.account_id}:function:{spec.logical_id}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + spec.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_app(template_path: str | Path, overrides: Mapping[str, str], session: boto3.session.Session | None = None
+             ) -> LocalApp:
+    """Resolve the template against the stand-in, provisioning its stateful resources if missing."""
+    session = session or boto3.session.Session()
+    region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    base = LocalContext(account_id=account, region=region, parameters=dict(overrides), physical={})
+    physical = provision(template_path, base, session)
+    ctx = LocalContext(account_id=account, region=region, parameters=dict(overrides), physical=physical)
+    template = load_template(template_path)
+    return LocalApp(Path(template_path), ctx, functions(template, TemplateResolver(template, ctx)))
+
+
+def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, str] | None = None) -> Invocation:
+    if logical_id not in app.functions:
+        raise KeyError(f"{logical_id} is not a function of {app.template_path} "
+                       f"(functions: {', '.join(sorted(app.functions))})")
+    spec = app.functions[logical_id]
+    env = {
+        **spec.environment,
+        **(extra_env or {}),
+        "AWS_REGION": app.context.region,
+        "AWS_DEFAULT_REGION": app.context.region,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+        "AWS_SAM_LOCAL": "true",  # as sam local sets it: Powertools Tracer stays off without X-Ray
+    }
+    started = time.perf_counter()
+    with _environment(env), _code_paths(spec), contextlib.redirect_stdout(sys.stderr):
+        handler = _load_handler(spec)
+        try:
+            response = handler(event, FakeLambdaContext(spec, app.context))
+            error = None
+        # The Lambda runtime boundary: any exception the function raises is its error result.
+        except Exception as exc:  # noqa: BLE001
+            response = None
+            error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                     "stackTrace": traceback.format_exception(exc)[-3:]}
+    return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000)
+
+
+def _load_handler(spec: FunctionSpec) -> Any:
+    module_name, _, attr = spec.handler.rpartition(".")
+    path = spec.code_uri / (module_name.replace(".", "/") + ".py")
+    # A fresh module per invocation: module-level state (clients, env reads) as in a new container.
+    unique = f"_eksguard_local_{spec.logical_id}_{uuid.uuid4().hex}"
+    module_spec = importlib.util.spec_from_file_location(unique, path)
+    if module_spec is None or module_spec.loader is None:
+        raise FileNotFoundError(f"handler module not found: {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update({k: str(v) for k, v in env.items()})
+    from eksguard.aws import clients
+
+    clients.reset()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        clients.reset()
+
+
+@contextlib.contextmanager
+def _code_paths(spec: FunctionSpec) -> Iterator[None]:
+    paths = [str(spec.code_uri), *(str(p) for p in spec.layer_paths)]
+    sys.path[:0] = paths
+    try:
+        yield
+    finally:
+        for p in paths:
+            sys.path.remove(p)

@@ -1,0 +1,1 @@
+"""parse: raw EventBridge/CloudTrail payloads -> typed references to what changed (pure)."""

@@ -1,0 +1,1 @@
+"""pipeline: one function per guard, wiring parse -> snapshot -> detect -> plan -> apply -> record -> alert."""

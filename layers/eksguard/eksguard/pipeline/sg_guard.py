@@ -1,0 +1,140 @@
+"""The security-group guard: event -> re-read -> pure rules -> exact revoke -> audit -> alert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from eksguard.alert.messages import AlertMessage, security_group_arn
+from eksguard.apply.sg import SgOutcome, apply
+from eksguard.aws import ec2, sns
+from eksguard.aws.audit import AuditStore
+from eksguard.aws.clients import Aws
+from eksguard.config import Config
+from eksguard.detect.sg import detect
+from eksguard.model import ActionKind, EventContext
+from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
+from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
+from eksguard.pipeline.result import ActionSummary, GuardResult
+from eksguard.plan.sg import plan
+from eksguard.snapshot.sg import GroupRole, SgSnapshot
+
+
+class RetryableError(RuntimeError):
+    """Something a later retry may fix (throttling, audit table down): re-raised so Lambda retries
+    the event and, after its retries, parks it in the dead-letter queue. Alerts were sent first."""
+
+
+def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
+    try:
+        event = parse_envelope(raw)
+    except EventError as exc:
+        return GuardResult("rejected", reason=str(exc))
+    ctx = event.context
+    if reason := skip_reason(event, config.own_role_path):
+        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
+    if ctx.event_name not in SG_EVENTS:
+        return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a security-group rule call")
+    try:
+        change = parse_sg_change(event)
+    except EventError as exc:
+        return GuardResult("rejected", ctx.event_id, ctx.event_name, str(exc))
+    if not ctx.account:
+        ctx = _with_account(ctx, aws.account_id())
+
+    snapshot = ec2.read_sg_snapshot(aws, ctx.region, change)
+    if is_eks_service_role(event):
+        # EKS manages its cluster security group; its own calls on it are not drift.
+        snapshot = SgSnapshot(tuple(g for g in snapshot.groups if GroupRole.CLUSTER not in g.roles),
+                              snapshot.clusters, snapshot.removed, snapshot.missing_group_ids)
+    if not snapshot.groups:
+        return GuardResult("processed", ctx.event_id, ctx.event_name,
+                           "security group no longer exists: nothing to do")
+    findings = detect(snapshot, config)
+    planned = plan(snapshot, findings, config, ctx.event_id, now.date())
+    audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
+    outcomes = apply(planned.actions, aws, audit, ctx, config)
+    alerts = _alert(outcomes, aws, audit, ctx, config)
+    result = GuardResult(
+        "processed", ctx.event_id, ctx.event_name, findings=len(findings),
+        actions=tuple(_summary(o) for o in outcomes), alerts_sent=alerts, out_of_scope=len(planned.out_of_scope),
+    )
+    failed = [o for o in outcomes if o.retryable]
+    if failed:
+        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry: "
+                             + "; ".join(o.error or "" for o in failed))
+    return result
+
+
+def _alert(outcomes: list[SgOutcome], aws: Aws, audit: AuditStore | None, ctx: EventContext,
+           config: Config) -> int:
+    sent = 0
+    for outcome in outcomes:
+        if not outcome.should_alert:
+            continue
+        if not config.alert_topic_arn:
+            raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
+        sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
+        sent += 1
+        if audit is not None and outcome.action.revoke is not None:
+            audit.mark_alerted(outcome.action.remediation_id)
+    return sent
+
+
+def build_message(outcome: SgOutcome, ctx: EventContext, config: Config) -> AlertMessage:
+    action, finding = outcome.action, outcome.action.finding
+    rule = action.rule
+    before = dict(rule.image) if rule else _group_image(action)
+    after = None if outcome.status == "revoked" else before
+    verb = {
+        ActionKind.REVOKED: f"revoked {rule.describe() if rule else ''}",
+        ActionKind.FAILED: f"FAILED to revoke {rule.describe() if rule else ''}: {outcome.error}",
+        ActionKind.EXEMPT: f"left it alone ({action.note})",
+        ActionKind.ALERT_ONLY: f"changed nothing ({action.note})",
+    }.get(outcome.kind, outcome.kind.value)
+    return AlertMessage(
+        rule_id=finding.rule_id,
+        severity=finding.severity.label,
+        title=finding.title,
+        resource_id=finding.resource_id,
+        resource_arn=security_group_arn(ctx.region, ctx.account, finding.resource_id),
+        account=ctx.account,
+        region=ctx.region,
+        mode=config.mode.value,
+        action=outcome.kind.value,
+        remediation_id=action.remediation_id,
+        event_id=ctx.event_id,
+        actor=ctx.actor,
+        time=ctx.time,
+        before=before,
+        after=after,
+        summary=f"{finding.rule_id} on {action.group.name or action.group.group_id} "
+                f"({finding.resource_id}) after {ctx.event_name} by {ctx.actor}: eksguard {verb.strip()}.",
+        detail=finding.detail,
+        related_rules=tuple(f.rule_id for f in action.related),
+        error=outcome.error,
+        how_to_exempt=f"tag {finding.resource_id} with {config.exempt_tag_key}=true or "
+                      f"{config.exempt_tag_key}=YYYY-MM-DD",
+    )
+
+
+def _group_image(action: Any) -> dict[str, Any]:
+    group = action.group
+    return {"GroupId": group.group_id, "GroupName": group.name, "VpcId": group.vpc_id,
+            "Rules": [dict(r.image) for r in group.rules]}
+
+
+def _summary(outcome: SgOutcome) -> ActionSummary:
+    action = outcome.action
+    return ActionSummary(
+        rule_id=action.finding.rule_id, severity=action.finding.severity.label,
+        resource_id=action.finding.resource_id, target_id=action.finding.target_id, action=outcome.kind.value,
+        status=outcome.status, detail=action.finding.detail,
+        related_rules=tuple(f.rule_id for f in action.related), error=outcome.error,
+    )
+
+
+def _with_account(ctx: EventContext, account: str) -> EventContext:
+    return replace(ctx, account=account)

@@ -1,0 +1,1 @@
+"""plan: pure decisions, findings -> actions, honouring mode, scope and exemptions."""
