@@ -125,6 +125,7 @@ def _invoke(args: argparse.Namespace) -> int:
     event = json.load(sys.stdin) if args.event == "-" else json.loads(Path(args.event).read_text())
     app = load_app(find_template(args.template), parse_overrides(args.parameter_overrides))
     result = invoke(app, args.function_logical_id, event, _env_vars(args.env_vars, args.function_logical_id))
+    sys.stderr.write(result.logs)
     print(json.dumps(result.response if result.ok else result.error, indent=2, default=str))
     return 0 if result.ok else 1
 

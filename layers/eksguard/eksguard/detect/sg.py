@@ -104,8 +104,8 @@ def sg006_required_rule_removed(group: SecurityGroup, snap: SgSnapshot, cfg: Con
     if not group.roles & CLUSTER_ROLES:
         return
     for group_id, perm in snap.removed:
-        if group_id != group.group_id:
-            continue
+        if group_id != group.group_id or (GroupRole.CLUSTER in group.roles and perm.source == group.group_id):
+            continue  # the cluster SG's own self rule is reported above
         reached = [p for p in EKS_REQUIRED_PORTS if perm.protocol == "-1" or (
             perm.protocol in ("tcp", "udp") and (perm.from_port or 0) <= p <= (perm.to_port or 65535))]
         still_there = any(all(r.reaches_port(p) for p in reached) for r in group.rules

@@ -58,8 +58,9 @@ def _legacy_by_name(ec2: Any, acct: DemoAccount) -> None:
 
 
 def _revoke_cluster_self(ec2: Any, acct: DemoAccount) -> None:
-    ec2.revoke_security_group_ingress(GroupId=acct.cluster_sg, IpPermissions=[{
-        "IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": acct.cluster_sg}]}])
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [acct.cluster_sg]}])
+    self_rule = next(r for r in rules["SecurityGroupRules"] if r.get("ReferencedGroupInfo"))
+    ec2.revoke_security_group_ingress(GroupId=acct.cluster_sg, SecurityGroupRuleIds=[self_rule["SecurityGroupRuleId"]])
 
 
 def _nothing(ec2: Any, acct: DemoAccount) -> None:
@@ -112,7 +113,6 @@ def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:
         seed_random(endpoint, RANDOM_SEED)
         acct = seed_demo(session)
         ec2 = session.client("ec2")
-        print("Before: ingress rules of the demo account", file=out)
         before = _rules(ec2, acct)
         routed: list[tuple[Scenario, Routed]] = []
         for scenario in SCENARIOS:
@@ -159,19 +159,12 @@ def _rules(ec2: Any, acct: DemoAccount) -> dict[tuple[str, str, str], str]:
 
 
 def _print_rules(out: TextIO, before: dict[Any, str], after: dict[Any, str], acct: DemoAccount) -> None:
-    print(f"  {len(before)} ingress rules seeded\n", file=out)
-    print("After the mistakes and eksguard's response (ingress rules made or touched during the demo):", file=out)
-    print(f"  {'group':<14} {'rule':<10} {'source':<16} state", file=out)
-    seen = set(after)
-    for key in sorted(seen | set(before)):
-        if key in before and key in after:
-            continue
-        state = "REVOKED by eksguard" if key not in after else "present"
-        print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} {state}", file=out)
-    # What had to survive, said explicitly.
-    for key in sorted(after):
-        if key in before:
-            print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} kept (seeded)", file=out)
+    print("Ingress rules, seeded and added by the mistakes, and what is left of them:", file=out)
+    print(f"  {'group':<14} {'rule':<10} {'source':<16} {'origin':<18} now", file=out)
+    for key in sorted(set(before) | set(after)):
+        origin = "seeded" if key in before else "added by a mistake"
+        now = "present" if key in after else "REVOKED"
+        print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} {origin:<18} {now}", file=out)
     print(file=out)
 
 

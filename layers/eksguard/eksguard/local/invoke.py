@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import sys
 import time
@@ -37,6 +38,8 @@ class Invocation:
     response: Any
     error: Mapping[str, Any] | None
     duration_ms: float
+    logs: str = ""
+    cold: bool = True
 
     @property
     def ok(self) -> bool:
@@ -88,8 +91,14 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
         "AWS_SAM_LOCAL": "true",  # as sam local sets it: Powertools Tracer stays off without X-Ray
     }
     started = time.perf_counter()
-    with _environment(env), _code_paths(spec), contextlib.redirect_stdout(sys.stderr):
-        handler = _load_handler(spec)
+    logs = io.StringIO()
+    # The endpoint is part of the container's identity: clients made at import are bound to it.
+    warm_key = (spec.logical_id, tuple(sorted({**env, "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")}.items())))
+    cold = warm_key not in _warm
+    with _environment(env, fresh_clients=cold), _code_paths(spec), contextlib.redirect_stdout(logs):
+        if cold:
+            _warm[warm_key] = _load_handler(spec)
+        handler = _warm[warm_key]
         try:
             response = handler(event, FakeLambdaContext(spec, app.context))
             error = None
@@ -98,13 +107,22 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
             response = None
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
                      "stackTrace": traceback.format_exception(exc)[-3:]}
-    return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000)
+    return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000, logs.getvalue(), cold)
+
+
+# Handlers already imported, by function and environment: a warm container, as Lambda reuses one.
+_warm: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+
+def reset_warm() -> None:
+    """Forget warm handlers (the next invocation imports the function afresh: a cold start)."""
+    _warm.clear()
 
 
 def _load_handler(spec: FunctionSpec) -> Any:
     module_name, _, attr = spec.handler.rpartition(".")
     path = spec.code_uri / (module_name.replace(".", "/") + ".py")
-    # A fresh module per invocation: module-level state (clients, env reads) as in a new container.
+    # A uniquely named module per cold start: module-level state (clients, env reads) as in a new container.
     unique = f"_eksguard_local_{spec.logical_id}_{uuid.uuid4().hex}"
     module_spec = importlib.util.spec_from_file_location(unique, path)
     if module_spec is None or module_spec.loader is None:
@@ -115,18 +133,18 @@ def _load_handler(spec: FunctionSpec) -> Any:
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
+def _environment(env: Mapping[str, str], fresh_clients: bool) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update({k: str(v) for k, v in env.items()})
     from eksguard.aws import clients
 
-    clients.reset()
+    if fresh_clients:
+        clients.reset()
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        clients.reset()
 
 
 @contextlib.contextmanager
