@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
-TEMPLATE = ROOT / "template.yaml"
+
+from tests.paths import ROOT
 
 # Set at import, before any test module creates a client: a client made earlier would escape moto.
 for key, value in {

@@ -74,7 +74,8 @@ class AuditStore:
 
     def mark_alerted(self, remediation_id: str) -> None:
         self._client.update_item(TableName=self._table, Key=_key(remediation_id),
-                                 UpdateExpression="SET alerted = :t", ExpressionAttributeValues={":t": {"S": "true"}})
+                                 UpdateExpression="SET alerted = :t", ExpressionAttributeValues={":t": {"S": "true"}},
+                                 ConditionExpression="attribute_exists(pk)")
 
     def get(self, remediation_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=_key(remediation_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,4 +33,5 @@ class GuardResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Through JSON once, so the live response equals the one the idempotency store replays.
+        return json.loads(json.dumps(asdict(self), default=str))

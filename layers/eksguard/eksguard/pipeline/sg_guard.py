@@ -78,7 +78,7 @@ def _alert(outcomes: list[SgOutcome], aws: Aws, audit: AuditStore | None, ctx: E
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
         sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
         sent += 1
-        if audit is not None and outcome.action.revoke is not None:
+        if audit is not None and outcome.status == "revoked":
             audit.mark_alerted(outcome.action.remediation_id)
     return sent
 
