@@ -1,0 +1,135 @@
+"""`eksguard local provision|invoke|replay|up|demo` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from eksguard.local.seed import DemoAccount
+from tests.e2e.conftest import Cli
+from tests.paths import EVENTS, ROOT
+
+
+def _ingress(cli: Cli, group: str) -> set[tuple[int, str]]:
+    rules = cli.client("ec2").describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return {(r["FromPort"], r.get("CidrIpv4") or r.get("CidrIpv6") or "sg") for r in rules["SecurityGroupRules"]
+            if not r["IsEgress"]}
+
+
+def test_provision_is_idempotent(cli: Cli) -> None:
+    first, second = cli("local", "provision"), cli("local", "provision")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    physical = json.loads(first.stdout)
+    assert {"AuditTable", "IdempotencyTable", "AlertTopic", "OperationsTopic", "GuardDeadLetterQueue"} <= set(physical)
+    tables = cli.client("dynamodb").list_tables()["TableNames"]
+    assert sorted(tables) == sorted([physical["AuditTable"]["Ref"], physical["IdempotencyTable"]["Ref"]])
+
+
+def test_invoke_like_sam_local_invoke(cli: Cli, demo: DemoAccount) -> None:
+    cli.client("ec2").authorize_security_group_ingress(
+        GroupId=demo.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 10250, "ToPort": 10250,
+                                              "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    result = cli("local", "invoke", "SgGuardFunction", "-e", "events/sg-ingress-kubelet-ipv6-world-node.json",
+                 "--parameter-overrides", "Mode=enforce")
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)  # stdout is the response alone; logs go to stderr
+    assert response["status"] == "processed"
+    assert [(a["rule_id"], a["action"]) for a in response["actions"]] == [("SG-002", "revoked")]
+    assert '"service":"sg-guard"' in result.stderr
+    assert (10250, "::/0") not in _ingress(cli, demo.node_sg)
+
+
+def test_invoke_in_audit_mode_by_default(cli: Cli, demo: DemoAccount) -> None:
+    cli.client("ec2").authorize_security_group_ingress(
+        GroupId=demo.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 10250, "ToPort": 10250,
+                                              "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    result = cli("local", "invoke", "SgGuardFunction", "-e", "events/sg-ingress-kubelet-ipv6-world-node.json")
+    assert result.returncode == 0, result.stderr
+    assert [a["action"] for a in json.loads(result.stdout)["actions"]] == ["alert-only"]
+    assert (10250, "::/0") in _ingress(cli, demo.node_sg)
+
+
+def test_invoke_unknown_function_and_bad_override(cli: Cli) -> None:
+    unknown = cli("local", "invoke", "NoSuchFunction", "-e", "events/sg-ingress-kubelet-ipv6-world-node.json")
+    assert unknown.returncode != 0 and "NoSuchFunction" in unknown.stderr
+    bad = cli("local", "invoke", "SgGuardFunction", "-e", "events/sg-ingress-kubelet-ipv6-world-node.json",
+              "--parameter-overrides", "Mood=enforce")
+    assert bad.returncode != 0 and "Mood" in bad.stderr
+
+
+def test_replay_routes_by_the_template_patterns(cli: Cli, demo: DemoAccount) -> None:
+    cli.client("ec2").authorize_security_group_ingress(
+        GroupId=demo.lb_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+                                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    result = cli("local", "replay", "events/sg-ingress-lb-8080-world.json", "--json",
+                 "--parameter-overrides", "Mode=enforce")
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+    assert line["matched"] and line["deliveries"][0]["rule"] == "SgGuardFunction.SecurityGroupChange"
+    assert [a["rule_id"] for a in line["deliveries"][0]["response"]["actions"]] == ["SG-004"]
+    assert _ingress(cli, demo.lb_sg) >= {(443, "0.0.0.0/0"), (80, "0.0.0.0/0")}
+    assert (8080, "0.0.0.0/0") not in _ingress(cli, demo.lb_sg)
+
+
+def test_replay_reports_unmatched_events_with_non_zero_exit(cli: Cli, demo: DemoAccount) -> None:
+    for name in ("sg-ingress-failed-unauthorized", "sg-revoke-by-eksguard-itself"):
+        result = cli("local", "replay", str(EVENTS / f"{name}.json"))
+        assert result.returncode == 1
+        assert "no rule matches" in result.stdout
+
+
+def test_replay_of_a_non_cloudtrail_event_matches_nothing(cli: Cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    other = tmp_path / "instance-state.json"
+    other.write_text((ROOT.parent / "shared" / "reference-events" /
+                      "_envelope.EC2InstanceStateChange.awsdocs-eventbridge.json").read_text()
+                     if (ROOT.parent / "shared").exists() else json.dumps(
+                         {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}))
+    result = cli("local", "replay", str(other))
+    assert result.returncode == 1 and "no rule matches" in result.stdout
+
+
+def test_commands_refuse_without_an_endpoint(cli: Cli) -> None:
+    env = {k: v for k, v in cli.env.items() if k != "AWS_ENDPOINT_URL"}
+    result = subprocess.run([sys.executable, "-m", "eksguard.cli.main", "local", "provision"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0 and "AWS_ENDPOINT_URL" in result.stderr
+
+
+def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli) -> None:
+    from eksguard.local.standin import free_port
+
+    port = free_port()
+    env = {k: v for k, v in cli.env.items() if k != "AWS_ENDPOINT_URL"}
+    proc = subprocess.Popen([sys.executable, "-m", "eksguard.cli.main", "local", "up", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            if "export AWS_ENDPOINT_URL" in line:
+                break
+        assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
+        import boto3
+
+        eks = boto3.client("eks", region_name="ap-northeast-2", endpoint_url=f"http://127.0.0.1:{port}")
+        assert eks.list_clusters()["clusters"] == ["demo"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:
+    env = {k: v for k, v in cli.env.items() if k != "AWS_ENDPOINT_URL"}
+    result = subprocess.run([sys.executable, "-m", "eksguard.cli.main", "local", "demo"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "REVOKED" in out and "dropped by the rule pattern" in out
+    assert "lb             tcp/443    0.0.0.0/0        seeded             present" in out
+    assert "Alerts published on the SNS topic" in out
