@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-
 from tests.paths import ROOT
 
 # Set at import, before any test module creates a client: a client made earlier would escape moto.

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from tests.paths import ROOT
 
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
 from eksguard.local.standin import free_port, seed_random
-from tests.paths import ROOT
 
 
 @dataclass

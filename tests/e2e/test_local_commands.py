@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-from eksguard.local.seed import DemoAccount
 from tests.e2e.conftest import Cli
 from tests.paths import EVENTS, ROOT
+
+from eksguard.local.seed import DemoAccount
 
 
 def _ingress(cli: Cli, group: str) -> set[tuple[int, str]]:

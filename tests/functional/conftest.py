@@ -11,12 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.moto_api._internal import mock_random
+from tests.paths import EVENTS, TEMPLATE
 
 from eksguard.aws import clients
 from eksguard.local.invoke import Invocation, LocalApp, invoke, load_app, reset_warm
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
 from eksguard.local.standin import apply_moto_patches
-from tests.paths import EVENTS, TEMPLATE
 
 
 @dataclass

@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
+from tests.functional.conftest import Account
+from tests.paths import EVENTS
 
 from eksguard.alert.messages import CONTRACT_FIELDS
 from eksguard.local.demo import SCENARIOS
 from eksguard.local.replay import matching_rules
-from tests.functional.conftest import Account
-from tests.paths import EVENTS
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Expect:
 
 EXPECTED = {
     "sg-ingress-ssh-world-grouped-node": Expect(
-        "node_sg", gone=frozenset({(22, "0.0.0.0/0")}), kept=frozenset({(22, "10.0.0.0/8"), (10250, "control_plane_sg")}),
+        "node_sg", gone=frozenset({(22, "0.0.0.0/0")}),
+        kept=frozenset({(22, "10.0.0.0/8"), (10250, "control_plane_sg")}),
         alerts=(("SG-002", "revoked"),)),
     "sg-ingress-kubelet-ipv6-world-node": Expect(
         "node_sg", gone=frozenset({(10250, "::/0")}), kept=frozenset({(10250, "control_plane_sg")}),

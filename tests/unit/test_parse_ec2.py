@@ -24,6 +24,7 @@ from eksguard.parse.envelope import EventError, parse_envelope
 
 REFERENCE_DIR = Path(__file__).parents[3] / "shared" / "reference-events"
 EVENTS_DIR = Path(__file__).parents[2] / "events"
+NO_REFERENCE = f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo"
 
 INGRESS, EGRESS = "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"
 REVOKE_IN, MODIFY = "RevokeSecurityGroupIngress", "ModifySecurityGroupRules"
@@ -31,7 +32,7 @@ REVOKE_IN, MODIFY = "RevokeSecurityGroupIngress", "ModifySecurityGroupRules"
 
 def reference(name: str) -> Any:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo")
+        pytest.skip(NO_REFERENCE)
     return json.loads((REFERENCE_DIR / name).read_text())
 
 
@@ -49,7 +50,8 @@ def items(*entries: Any) -> dict[str, Any]:
     return {"items": list(entries)}
 
 
-def perm(protocol: str = "tcp", ports: tuple[Any, Any] | None = (22, 22), **containers: Any) -> dict[str, Any]:
+def perm(protocol: str = "tcp", ports: tuple[Any, Any] | None = (22, 22),
+         **containers: Any) -> dict[str, Any]:
     """One ``ipPermissions`` item; empty containers are ``{}`` as CloudTrail logs them."""
     item: dict[str, Any] = {"ipProtocol": protocol, "groups": {}, "ipRanges": {}, "ipv6Ranges": {},
                             "prefixListIds": {}}
@@ -75,10 +77,10 @@ def egress(protocol: str, low: int | None, high: int | None, kind: str, source: 
     return Permission(True, protocol, low, high, kind, source, description)
 
 
-# -- real reference payloads -------------------------------------------------------------------------------------
+# -- real reference payloads ---------------------------------------------------------------------------------
 
-# name -> (group ids, rule ids, permissions). Envelopes that EventBridge could not have sent (source aws.sqs on
-# an EC2 call) are rejected by parse_envelope; their CloudTrail record is checked here on its own.
+# name -> (group ids, rule ids, permissions). Envelopes EventBridge could not have sent (source aws.sqs
+# on an EC2 call) are rejected by parse_envelope; their CloudTrail record is checked here on its own.
 REFERENCE_SG: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[Permission, ...]]] = {
     "AuthorizeSecurityGroupEgress.elastic-assumedrole-ec2-ruleset.json": (
         ("sg-038ccc3a1f7b05f42",), ("sgr-02bdc373eac599585",),
@@ -128,7 +130,7 @@ def test_reference_sg_call(name: str) -> None:
 
 def test_every_reference_sg_call_has_an_expectation() -> None:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo")
+        pytest.skip(NO_REFERENCE)
     present = {p.name for p in REFERENCE_DIR.glob("*.json") if p.name.split(".", 1)[0] in SG_EVENTS}
     assert present == set(REFERENCE_SG)
 
@@ -140,7 +142,7 @@ def test_reference_non_sg_call_is_refused(name: str) -> None:
         parse_sg_change(event)
 
 
-# -- the project's own sample events --------------------------------------------------------------------------------
+# -- the project's own sample events -------------------------------------------------------------------------
 
 BASTION, NODE, CONTROL_PLANE = "sg-45c655b3a7de4b157", "sg-4f8afd854e888ded2", "sg-9cf949909987b9725"
 WORLD = "0.0.0.0/0"
@@ -173,9 +175,11 @@ PROJECT_SG: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[Permission, 
     # one grouped permission, two CIDRs: two rules
     "sg-ingress-ssh-world-grouped-node.json": (
         (NODE,), ("sgr-001a7c1e5b9d3f2468", "sgr-002a7c1e5b9d3f2468"),
-        (ingress("tcp", 22, 22, "ipv4", "10.0.0.0/8", "VPN"), ingress("tcp", 22, 22, "ipv4", WORLD, "temp debug"))),
+        (ingress("tcp", 22, 22, "ipv4", "10.0.0.0/8", "VPN"),
+         ingress("tcp", 22, 22, "ipv4", WORLD, "temp debug"))),
     "sg-ingress-wide-public-cidr-node.json": (
-        (NODE,), ("sgr-011a7c1e5b9d3f2468",), (ingress("tcp", 30443, 30443, "ipv4", "8.0.0.0/8", "partner range"),)),
+        (NODE,), ("sgr-011a7c1e5b9d3f2468",),
+        (ingress("tcp", 30443, 30443, "ipv4", "8.0.0.0/8", "partner range"),)),
     # the wrapped, PascalCase ModifySecurityGroupRulesRequest
     "sg-modify-bastion-ssh-to-world.json": (
         (BASTION,), ("sgr-0b5f1e2d3c4a59687",), (ingress("tcp", 22, 22, "ipv4", WORLD),)),
@@ -210,7 +214,7 @@ def test_every_project_sg_event_parses_or_is_rejected_cleanly() -> None:
     assert seen, f"no security-group events in {EVENTS_DIR}"
 
 
-# -- request forms -------------------------------------------------------------------------------------------------
+# -- request forms -------------------------------------------------------------------------------------------
 
 FORMS: list[tuple[str, dict[str, Any], SgChange]] = [
     ("flat-ports-as-strings",
@@ -218,7 +222,8 @@ FORMS: list[tuple[str, dict[str, Any], SgChange]] = [
                     "fromPort": "22", "toPort": "22"}),
      SgChange(INGRESS, ("sg-1",), (), (), (ingress("tcp", 22, 22, "ipv4", WORLD),))),
     ("flat-ipv6",
-     call(INGRESS, {"groupId": "sg-1", "cidrIpv6": "::/0", "ipProtocol": "udp", "fromPort": 53, "toPort": 53}),
+     call(INGRESS, {"groupId": "sg-1", "cidrIpv6": "::/0", "ipProtocol": "udp",
+                    "fromPort": 53, "toPort": 53}),
      SgChange(INGRESS, ("sg-1",), (), (), (ingress("udp", 53, 53, "ipv6", "::/0"),))),
     ("flat-source-group-name",
      call(INGRESS, {"groupName": "web", "sourceSecurityGroupName": "lb", "ipProtocol": "tcp",
@@ -229,7 +234,8 @@ FORMS: list[tuple[str, dict[str, Any], SgChange]] = [
      SgChange(EGRESS, ("sg-1",), (), (), (egress("-1", None, None, "ipv4", WORLD),))),
     ("flat-and-listed-together",
      call(INGRESS, {"groupId": "sg-1", "cidrIp": WORLD, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                    "ipPermissions": items(perm(ports=(443, 443), ipRanges=items({"cidrIp": "1.2.3.4/32"})))}),
+                    "ipPermissions": items(perm(ports=(443, 443),
+                                                ipRanges=items({"cidrIp": "1.2.3.4/32"})))}),
      SgChange(INGRESS, ("sg-1",), (), (), (ingress("tcp", 22, 22, "ipv4", WORLD),
                                           ingress("tcp", 443, 443, "ipv4", "1.2.3.4/32")))),
     ("list-several-items-all-source-kinds",
@@ -310,16 +316,18 @@ def test_request_form(raw: dict[str, Any], expected: SgChange) -> None:
 
 
 @pytest.mark.parametrize(("name", "revoke"), [
-    (INGRESS, False), (EGRESS, False), (MODIFY, False), (REVOKE_IN, True), ("RevokeSecurityGroupEgress", True),
+    (INGRESS, False), (EGRESS, False), (MODIFY, False), (REVOKE_IN, True),
+    ("RevokeSecurityGroupEgress", True),
 ])
 def test_is_revoke(name: str, revoke: bool) -> None:
     assert change_of(call(name, {"groupId": "sg-1", "GroupId": "sg-1"})).is_revoke is revoke
 
 
-# -- ports and protocols ---------------------------------------------------------------------------------------
+# -- ports and protocols -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    (22, 22), ("22", 22), (" 443 ", 443), (0, 0), (65535, 65535), (-1, None), ("-1", None), (None, None), ("", None),
+    (22, 22), ("22", 22), (" 443 ", 443), (0, 0), (65535, 65535), (-1, None), ("-1", None), (None, None),
+    ("", None),
 ], ids=["int", "string", "padded-string", "zero", "max", "minus-one", "minus-one-string", "none", "empty"])
 def test_parse_port_accepts(raw: Any, expected: int | None) -> None:
     assert parse_port(raw, "fromPort") == expected
@@ -354,7 +362,7 @@ def test_normalize_protocol(raw: Any, expected: str) -> None:
     assert normalize_protocol(raw) == expected
 
 
-# -- malformed payloads: EventError, never anything else ------------------------------------------------------
+# -- malformed payloads: EventError, never anything else -----------------------------------------------------
 
 def _huge(n: int = MAX_ITEMS + 1) -> list[dict[str, Any]]:
     return [{"cidrIp": f"10.0.{i // 256}.{i % 256}/32"} for i in range(n)]
@@ -438,7 +446,8 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
          "SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {
              "IpProtocol": "tcp", "FromPort": 70000, "ToPort": 70000, "CidrIpv4": WORLD}}}}),
      "FromPort 70000 is out of range"),
-    ("modify-no-group", call(MODIFY, {"ModifySecurityGroupRulesRequest": {}}), "neither a groupId nor a groupName"),
+    ("modify-no-group", call(MODIFY, {"ModifySecurityGroupRulesRequest": {}}),
+     "neither a groupId nor a groupName"),
     ("revoke-rule-id-int", call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": items(
         {"securityGroupRuleId": 12})}), "must be a non-empty string"),
     # The rule-id list is a container like any other: the same rules apply to it.
@@ -447,7 +456,8 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
     ("revoke-rule-ids-items-int",
      call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": {"items": 5}}), "securityGroupRuleIds"),
     ("revoke-rule-ids-items-string",
-     call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": {"items": "sgr-1"}}), "securityGroupRuleIds"),
+     call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": {"items": "sgr-1"}}),
+     "securityGroupRuleIds"),
     ("revoke-rule-ids-huge",
      call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": items(
          *({"securityGroupRuleId": f"sgr-{i}"} for i in range(MAX_ITEMS + 1)))}), f"{MAX_ITEMS}"),
@@ -457,7 +467,7 @@ MALFORMED: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "message"), [(r, m) for _, r, m in MALFORMED], ids=[n for n, _, _ in MALFORMED])
+@pytest.mark.parametrize(("raw", "message"), [pytest.param(r, m, id=n) for n, r, m in MALFORMED])
 def test_malformed_sg_call_raises_event_error(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(EventError) as exc:
         change_of(raw)
@@ -471,7 +481,8 @@ def test_empty_containers_are_empty_not_errors() -> None:
 
 
 def test_exactly_max_items_is_accepted() -> None:
-    raw = call(INGRESS, {"groupId": "sg-1", "ipPermissions": items(perm(ipRanges={"items": _huge(MAX_ITEMS)}))})
+    ranges = {"items": _huge(MAX_ITEMS)}
+    raw = call(INGRESS, {"groupId": "sg-1", "ipPermissions": items(perm(ipRanges=ranges))})
     assert len(change_of(raw).permissions) == MAX_ITEMS
 
 
@@ -522,6 +533,7 @@ def test_any_hostile_value_anywhere_raises_only_event_error(base: dict[str, Any]
                 escaped.append(f"{'.'.join(map(str, path))} = {value!r}: {type(exc).__name__}: {exc}")
                 continue
             # Whatever is accepted must still be well-typed.
-            assert all(isinstance(v, str) and v for v in change.group_ids + change.rule_ids + change.group_names)
+            names = change.group_ids + change.rule_ids + change.group_names
+            assert all(isinstance(v, str) and v for v in names)
             assert all(p.from_port is None or 0 <= p.from_port <= 65535 for p in change.permissions)
     assert not escaped, "\n".join(escaped)

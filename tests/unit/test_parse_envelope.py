@@ -21,13 +21,15 @@ from eksguard.parse.envelope import (
 
 REFERENCE_DIR = Path(__file__).parents[3] / "shared" / "reference-events"
 EVENTS_DIR = Path(__file__).parents[2] / "events"
-SG_PREFIXES = ("AuthorizeSecurityGroup", "CreateSecurityGroup", "ModifyInstanceMetadataOptions", "RunInstances")
+NO_REFERENCE = f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo"
+SG_PREFIXES = ("AuthorizeSecurityGroup", "CreateSecurityGroup", "ModifyInstanceMetadataOptions",
+               "RunInstances")
 OWN_PATH = "/eksguard/"
 
 
 def reference(name: str) -> Any:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo")
+        pytest.skip(NO_REFERENCE)
     return json.loads((REFERENCE_DIR / name).read_text())
 
 
@@ -80,9 +82,10 @@ def role_issuer(arn: str) -> dict[str, str]:
     return {"type": "Role", "arn": arn}
 
 
-# -- real payloads -------------------------------------------------------------------------------------
+# -- real payloads -------------------------------------------------------------------------------------------
 
-# Every reference file of the security-group family: ("ok", expected context fields) or ("error", message part).
+# Every reference file of the security-group family:
+# ("ok", expected context fields) or ("error", part of the message).
 REFERENCE_EXPECTED: dict[str, tuple[str, Any]] = {
     "AuthorizeSecurityGroupEgress.elastic-assumedrole-ec2-ruleset.json": ("ok", {
         "event_id": "72a37ea2-cbf9-47bf-9ae0-0149d8acbbbc", "event_name": "AuthorizeSecurityGroupEgress",
@@ -93,7 +96,8 @@ REFERENCE_EXPECTED: dict[str, tuple[str, Any]] = {
         "event_id": "1a593035-e072-49c4-8c72-4ff35e195330", "account": "112233445566",
         "session_issuer_arn": "arn:aws:iam::112233445566:role/Operator", "error_code": None}),
     "AuthorizeSecurityGroupIngress.elastic-ipv4-ruleset-arn.json": ("ok", {
-        "event_id": "c409b898-91e4-44d5-a994-68741a8a0212", "actor": "arn:aws:iam::000000000:user/test@elastic.co",
+        "event_id": "c409b898-91e4-44d5-a994-68741a8a0212",
+        "actor": "arn:aws:iam::000000000:user/test@elastic.co",
         "session_issuer_arn": None, "user_type": "IAMUser"}),
     "AuthorizeSecurityGroupIngress.envelope-referenced-group-ruleset.json": ("ok", {
         "event_id": "50dd3491-f4bc-4a04-a4e0-db6d5311049d", "source": "aws.ec2", "account": "770203350335",
@@ -105,9 +109,11 @@ REFERENCE_EXPECTED: dict[str, tuple[str, Any]] = {
         "actor": "arn:aws:sts::112233445566:assumed-role/Operator/ryan@example.com"}),
     "AuthorizeSecurityGroupIngress.reflex-envelope-ipv4-ipv6-multi-items.json": ("ok", {
         "event_id": "ed02a212-5eff-4bf6-b5b3-8939726568e9", "account": "000000000000",
-        "session_issuer_arn": None, "invoked_by": "signin.amazonaws.com", "actor": "arn:aws:iam::000000000000:user/test"}),
+        "session_issuer_arn": None, "invoked_by": "signin.amazonaws.com",
+        "actor": "arn:aws:iam::000000000000:user/test"}),
     "AuthorizeSecurityGroupIngress.stratus-flat-cidr-ruleset.json": ("ok", {
-        "event_id": "9fd68588-ecbf-4528-a345-199fa6bb0821", "account": "032092706103", "region": "us-northeast-1r"}),
+        "event_id": "9fd68588-ecbf-4528-a345-199fa6bb0821", "account": "032092706103",
+        "region": "us-northeast-1r"}),
     "CreateSecurityGroup.flatiron-envelope-terraform.json": ("error", "aws.sqs"),
     "CreateSecurityGroup.reflex-envelope-console.json": ("ok", {
         "event_id": "b9af23b1-b83b-4c56-80b0-57e73c445ed0", "event_name": "CreateSecurityGroup",
@@ -142,7 +148,7 @@ def test_reference_event_envelope(name: str) -> None:
 
 def test_every_reference_file_of_the_sg_family_has_an_expectation() -> None:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference events not found at {REFERENCE_DIR}: clone the shared/ folder beside the repo")
+        pytest.skip(NO_REFERENCE)
     present = {p.name for p in REFERENCE_DIR.glob("*.json") if p.name.startswith(SG_PREFIXES)}
     assert present == set(REFERENCE_EXPECTED)
 
@@ -186,7 +192,7 @@ def test_project_event_skip_reason(name: str, reason: str | None) -> None:
         assert got is not None and reason in got
 
 
-# -- envelope forms --------------------------------------------------------------------------------------
+# -- envelope forms ------------------------------------------------------------------------------------------
 
 def test_bare_record_takes_account_region_time_from_the_record() -> None:
     event = parse_envelope(record())
@@ -273,7 +279,7 @@ MALFORMED: list[tuple[str, Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "message"), [(r, m) for _, r, m in MALFORMED], ids=[n for n, _, _ in MALFORMED])
+@pytest.mark.parametrize(("raw", "message"), [pytest.param(r, m, id=n) for n, r, m in MALFORMED])
 def test_malformed_event_raises_event_error(raw: Any, message: str) -> None:
     with pytest.raises(EventError) as exc:
         parse_envelope(raw)
@@ -315,16 +321,18 @@ def test_no_hostile_value_anywhere_in_a_real_envelope_escapes_as_another_excepti
     assert tried > 100
 
 
-# -- skip_reason, own role, EKS service-linked roles -----------------------------------------------------------
+# -- skip_reason, own role, EKS service-linked roles ---------------------------------------------------------
 
 SKIPS: list[tuple[str, dict[str, Any], str | None]] = [
-    ("error-code", issued_by(role_issuer("arn:aws:iam::1:role/ops"), errorCode="Client.UnauthorizedOperation"),
+    ("error-code",
+     issued_by(role_issuer("arn:aws:iam::1:role/ops"), errorCode="Client.UnauthorizedOperation"),
      "failed call (Client.UnauthorizedOperation)"),
     ("error-code-beats-own-role",
      issued_by(role_issuer("arn:aws:iam::1:role/eksguard/x"), errorCode="AccessDenied"), "failed call"),
     ("own-role", issued_by(role_issuer("arn:aws:iam::123456789012:role/eksguard/x")), "loop guard"),
     ("own-role-nested-path", issued_by(role_issuer("arn:aws:iam::1:role/eksguard/guards/sg")), "loop guard"),
-    ("own-path-other-account", issued_by(role_issuer("arn:aws:iam::999999999999:role/eksguard/x")), "loop guard"),
+    ("own-path-other-account", issued_by(role_issuer("arn:aws:iam::999999999999:role/eksguard/x")),
+     "loop guard"),
     ("eksguard-named-role-at-root", issued_by(role_issuer("arn:aws:iam::1:role/eksguard-foo")), None),
     ("eksguard-prefix-path", issued_by(role_issuer("arn:aws:iam::1:role/eksguardx/y")), None),
     ("eksguard-deeper-path", issued_by(role_issuer("arn:aws:iam::1:role/team/eksguard/x")), None),
@@ -360,8 +368,9 @@ def test_is_own_role(arn: str | None, path: str, own: bool) -> None:
 
 def test_nodegroup_service_linked_role_reference_event() -> None:
     event = parse_envelope(reference("_userIdentity.DeleteInstanceProfile.awsdocs-eks-nodegroup-slr.json"))
-    assert event.context.session_issuer_arn == ("arn:aws:iam::111122223333:role/aws-service-role/"
-                                                "eks-nodegroup.amazonaws.com/AWSServiceRoleForAmazonEKSNodegroup")
+    assert event.context.session_issuer_arn == (
+        "arn:aws:iam::111122223333:role/aws-service-role/eks-nodegroup.amazonaws.com/"
+        "AWSServiceRoleForAmazonEKSNodegroup")
     assert event.context.invoked_by == "eks-nodegroup.amazonaws.com"
     assert is_eks_service_role(event)
     assert skip_reason(event, OWN_PATH) is None  # recognised, not skipped: the guard decides what to ignore

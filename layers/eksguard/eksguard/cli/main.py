@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     up = local.add_parser("up", help="start the stand-in, provision the template, optionally seed; run until stopped")
     up.add_argument("--port", type=int, default=5000)
+    up.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (0.0.0.0 lets `sam local invoke` containers reach it)")
     up.add_argument("--seed", choices=("demo", "none"), default="demo")
     up.add_argument("--template")
 
@@ -90,7 +93,7 @@ def _up(args: argparse.Namespace) -> int:
     from eksguard.local.standin import endpoint_env, moto_server, seed_random
 
     template = find_template(args.template)
-    with moto_server(args.port) as endpoint, endpoint_env(endpoint):
+    with moto_server(args.port, args.host) as endpoint, endpoint_env(endpoint):
         region = os.environ.get("AWS_DEFAULT_REGION") or DEMO_REGION
         app = load_app(template, {}, boto3.session.Session(region_name=region))
         print(f"stand-in running at {endpoint}; provisioned {', '.join(sorted(app.context.physical))}")
@@ -102,10 +105,8 @@ def _up(args: argparse.Namespace) -> int:
               f"AWS_DEFAULT_REGION={region}\n\nCtrl-C stops it.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

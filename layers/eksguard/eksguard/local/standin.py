@@ -47,8 +47,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(port: int | None = None) -> Iterator[str]:
-    """Run a moto server on 127.0.0.1 in this process; yields its endpoint URL."""
+def moto_server(port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run a moto server in this process (loopback unless told otherwise); yields its endpoint URL."""
     apply_moto_patches()
     import logging
 
@@ -57,7 +57,7 @@ def moto_server(port: int | None = None) -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the output
 
     port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     try:
         yield f"http://127.0.0.1:{port}"
@@ -70,7 +70,7 @@ def seed_random(endpoint: str, seed: int) -> None:
     import urllib.request
 
     request = urllib.request.Request(f"{endpoint}/moto-api/seed?a={seed}", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback stand-in only
+    with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
 
 

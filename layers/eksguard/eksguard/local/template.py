@@ -43,7 +43,7 @@ def _node_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return loader.construct_mapping(node, deep=True)
 
 
 def _long_form(key: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
@@ -346,7 +346,7 @@ def _merge_globals(glob: Mapping[str, Any], local: Mapping[str, Any]) -> dict[st
         old = merged.get(key)
         if key == "Architectures":
             merged[key] = value
-        elif _plain_map(old) and _plain_map(value):
+        elif isinstance(old, Mapping) and _plain_map(old) and _plain_map(value):
             merged[key] = _merge_globals(old, value)
         else:
             merged[key] = [*old, *value] if isinstance(old, list) and isinstance(value, list) else value
@@ -367,9 +367,12 @@ def functions(
     template: Mapping[str, Any], resolver: TemplateResolver, base_dir: Path | None = None
 ) -> dict[str, FunctionSpec]:
     """Every AWS::Serverless::Function, Globals merged. ``base_dir`` defaults to the template's folder."""
-    if base_dir is None and not isinstance(template, Template):
+    if base_dir is not None:
+        base = base_dir
+    elif isinstance(template, Template):
+        base = template.path.parent
+    else:
         raise TemplateError("pass base_dir: this template was not read by load_template")
-    base = base_dir or template.path.parent  # type: ignore[union-attr]
     resources = template.get("Resources") or {}
     return {
         lid: _function(lid, res, template, resolver, base)
@@ -466,7 +469,7 @@ def _references(value: Any) -> set[str]:
         parts = arg.split(".", 1) if isinstance(arg, str) else arg
         return {parts[0]} if isinstance(parts, list) and parts and isinstance(parts[0], str) else set()
     if fn == "Fn::Sub":
-        text = arg if isinstance(arg, str) else arg[0]
+        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg else ""
         names = {m.strip().split(".", 1)[0] for m in _SUB_VAR.findall(text) if not m.startswith("!")}
         return names | (_references(arg[1]) if isinstance(arg, list) else set())
     return set().union(*map(_references, value.values()))
