@@ -131,6 +131,7 @@ def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "REVOKED" in out and "dropped by the rule pattern" in out
+    assert "revoked" in out and "dropped by the rule pattern" in out
+    assert "node           tcp/22     10.0.0.0/8       added by a mistake present" in out
     assert "lb             tcp/443    0.0.0.0/0        seeded             present" in out
     assert "Alerts published on the SNS topic" in out

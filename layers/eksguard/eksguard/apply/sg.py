@@ -57,7 +57,7 @@ def _begin(action: SgAction, audit: AuditStore | None, ctx: EventContext, config
     rule = action.rule
     assert rule is not None  # a revoke always names its rule
     record = AuditRecord(
-        remediation_id=action.remediation_id, resource_id=rule.group_id,
+        remediation_id=action.remediation_id, resource_type="security-group-rule", resource_id=rule.group_id,
         resource_arn=f"arn:aws:ec2:{ctx.region}:{ctx.account}:security-group-rule/{rule.rule_id}",
         rule_id=action.finding.rule_id, event_id=ctx.event_id, actor=ctx.actor, time=ctx.time,
         account=ctx.account, region=ctx.region, mode=config.mode.value, action=ActionKind.REVOKED.value,

@@ -24,6 +24,8 @@ class AuditWriteError(RuntimeError):
 @dataclass(frozen=True)
 class AuditRecord:
     remediation_id: str
+    # What the before-image is, so rollback knows how to restore it: "security-group-rule", ...
+    resource_type: str
     resource_id: str
     resource_arn: str
     rule_id: str
@@ -89,7 +91,7 @@ def _key(remediation_id: str) -> dict[str, Any]:
 
 def _to_item(r: AuditRecord) -> dict[str, Any]:
     item = {**_key(r.remediation_id)}
-    for name in ("remediation_id", "resource_id", "resource_arn", "rule_id", "event_id", "actor", "time",
+    for name in ("remediation_id", "resource_type", "resource_id", "resource_arn", "rule_id", "event_id", "actor", "time",
                  "account", "region", "mode", "action", "outcome"):
         item[name] = {"S": str(getattr(r, name))}
     item["before_image"] = {"S": json.dumps(r.before, sort_keys=True)}

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from eksguard.local.invoke import load_app
+from eksguard.local.invoke import LocalApp, load_app
 from eksguard.local.replay import Routed, replay
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
 from eksguard.local.standin import endpoint_env, moto_server, seed_random
@@ -103,29 +103,48 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class DemoContext:
+    """What every chapter of the demo gets: the stand-in session, the resolved app, the seeded account."""
+
+    session: boto3.session.Session
+    app: LocalApp
+    acct: DemoAccount
+    events: Path
+    out: TextIO
+
+
+def security_group_chapter(demo: DemoContext) -> bool:
+    ec2 = demo.session.client("ec2")
+    before = _rules(ec2, demo.acct)
+    routed: list[tuple[Scenario, Routed]] = []
+    for scenario in SCENARIOS:
+        scenario.mistake(ec2, demo.acct)
+        event = json.loads((demo.events / f"{scenario.event_file}.json").read_text())
+        routed.append((scenario, replay(demo.app, scenario.event_file, event)))
+    print("== Security groups", file=demo.out)
+    _print_rules(demo.out, before, _rules(ec2, demo.acct), demo.acct)
+    _print_actions(demo.out, routed)
+    return all(d.invocation.ok for _, r in routed for d in r.deliveries)
+
+
+# The demo's chapters, in order. Each prints its own before/after and returns False on a failure.
+CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter,)
+
+
 def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:
     template, events = root / "template.yaml", root / "events"
     with moto_server() as endpoint, endpoint_env(endpoint):
         session = boto3.session.Session(region_name=DEMO_REGION)
-        print(f"eksguard demo: AWS stand-in (moto server) at {endpoint}, region {DEMO_REGION}, Mode={mode}\n", file=out)
+        print(f"eksguard demo: AWS stand-in (moto server) at {endpoint}, region {DEMO_REGION}, Mode={mode}\n",
+              file=out)
         app = load_app(template, {"Mode": mode}, session)
         alerts_queue = _subscribe(session, app.context.physical["AlertTopic"]["Ref"])
         seed_random(endpoint, RANDOM_SEED)
-        acct = seed_demo(session)
-        ec2 = session.client("ec2")
-        before = _rules(ec2, acct)
-        routed: list[tuple[Scenario, Routed]] = []
-        for scenario in SCENARIOS:
-            scenario.mistake(ec2, acct)
-            event = json.loads((events / f"{scenario.event_file}.json").read_text())
-            routed.append((scenario, replay(app, scenario.event_file, event)))
-        after = _rules(ec2, acct)
-        _print_rules(out, before, after, acct)
-        _print_actions(out, routed)
-        alerts = _drain(session, alerts_queue)
-        _print_alerts(out, alerts)
-        failed = [r for _, r in routed for d in r.deliveries if not d.invocation.ok]
-        return 1 if failed else 0
+        demo = DemoContext(session, app, seed_demo(session), events, out)
+        ok = [chapter(demo) for chapter in CHAPTERS]
+        _print_alerts(out, _drain(session, alerts_queue))
+        return 0 if all(ok) else 1
 
 
 def _subscribe(session: boto3.session.Session, topic_arn: str) -> str:
@@ -163,7 +182,7 @@ def _print_rules(out: TextIO, before: dict[Any, str], after: dict[Any, str], acc
     print(f"  {'group':<14} {'rule':<10} {'source':<16} {'origin':<18} now", file=out)
     for key in sorted(set(before) | set(after)):
         origin = "seeded" if key in before else "added by a mistake"
-        now = "present" if key in after else "REVOKED"
+        now = "present" if key in after else "gone"
         print(f"  {key[0]:<14} {key[1]:<10} {key[2]:<16} {origin:<18} {now}", file=out)
     print(file=out)
 
