@@ -280,9 +280,6 @@ FORMS: list[tuple[str, dict[str, Any], SgChange]] = [
     ("revoke-by-rule-id-plain-list",
      call(REVOKE_IN, {"groupId": "sg-1", "securityGroupRuleIds": ["sgr-a", "sgr-b"]}),
      SgChange(REVOKE_IN, ("sg-1",), (), ("sgr-a", "sgr-b"), ())),
-    ("revoke-by-single-rule-id",
-     call(REVOKE_IN, {"groupId": "sg-1", "SecurityGroupRuleId": "sgr-a"}),
-     SgChange(REVOKE_IN, ("sg-1",), (), ("sgr-a",), ())),
     ("revoke-egress-listed",
      call("RevokeSecurityGroupEgress", {"groupId": "sg-1", "ipPermissions": items(
          perm("-1", None, ipRanges=items({"cidrIp": WORLD})))}),

@@ -50,7 +50,7 @@ class Config:
             exempt_tag_key=env.get("EKSGUARD_EXEMPT_TAG_KEY", default.exempt_tag_key) or default.exempt_tag_key,
             audit_table=env.get("EKSGUARD_AUDIT_TABLE", ""),
             alert_topic_arn=env.get("EKSGUARD_ALERT_TOPIC_ARN", ""),
-            own_role_path=env.get("EKSGUARD_OWN_ROLE_PATH", default.own_role_path),
+            own_role_path=_role_path(env.get("EKSGUARD_OWN_ROLE_PATH", default.own_role_path)),
         )
 
 
@@ -71,16 +71,24 @@ def _ports(env: Mapping[str, str], key: str, default: frozenset[int]) -> frozens
         item = item.strip()
         if not item:
             continue
-        if not item.isdigit() or not 0 <= int(item) <= 65535:
+        if not (item.isascii() and item.isdigit()) or not 0 <= int(item) <= 65535:
             raise ConfigError(f"{key}: {item!r} is not a port number (0-65535)")
         ports.add(int(item))
     return frozenset(ports)
 
 
 def _prefix(raw: str) -> int:
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= 32:
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 32:
         raise ConfigError(f"MaxPublicPrefix must be an integer from 1 to 32, got {raw!r}")
     return int(raw)
+
+
+def _role_path(raw: str) -> str:
+    # Without both slashes "/eksguard" would also match a role named "eksguard-foo" at the root.
+    if not (raw.startswith("/") and raw.endswith("/") and len(raw) > 2):
+        raise ConfigError(f"EKSGUARD_OWN_ROLE_PATH must look like /eksguard/, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:

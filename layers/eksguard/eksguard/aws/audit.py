@@ -91,8 +91,8 @@ def _key(remediation_id: str) -> dict[str, Any]:
 
 def _to_item(r: AuditRecord) -> dict[str, Any]:
     item = {**_key(r.remediation_id)}
-    for name in ("remediation_id", "resource_type", "resource_id", "resource_arn", "rule_id", "event_id", "actor", "time",
-                 "account", "region", "mode", "action", "outcome"):
+    for name in ("remediation_id", "resource_type", "resource_id", "resource_arn", "rule_id", "event_id", "actor",
+                 "time", "account", "region", "mode", "action", "outcome"):
         item[name] = {"S": str(getattr(r, name))}
     item["before_image"] = {"S": json.dumps(r.before, sort_keys=True)}
     item["after_image"] = {"S": json.dumps(r.after, sort_keys=True)}

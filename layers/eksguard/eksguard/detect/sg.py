@@ -107,7 +107,9 @@ def sg006_required_rule_removed(group: SecurityGroup, snap: SgSnapshot, cfg: Con
         if group_id != group.group_id or (GroupRole.CLUSTER in group.roles and perm.source == group.group_id):
             continue  # the cluster SG's own self rule is reported above
         reached = [p for p in EKS_REQUIRED_PORTS if perm.protocol == "-1" or (
-            perm.protocol in ("tcp", "udp") and (perm.from_port or 0) <= p <= (perm.to_port or 65535))]
+            perm.protocol in ("tcp", "udp")
+            and (0 if perm.from_port is None else perm.from_port) <= p
+            <= (65535 if perm.to_port is None else perm.to_port))]
         still_there = any(all(r.reaches_port(p) for p in reached) for r in group.rules
                           if r.is_egress == perm.is_egress and r.source == perm.source)
         if reached and perm.source_kind == "group" and not still_there:

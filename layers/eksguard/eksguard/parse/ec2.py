@@ -61,11 +61,11 @@ def parse_port(raw: Any, name: str) -> int | None:
     """Ports arrive as ints or strings; -1 and absence both mean "no port" (protocol -1, ICMP any)."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
         raise EventError(f"{name} must be a port number, got {raw!r}")
     try:
         port = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise EventError(f"{name} must be a port number, got {raw!r}") from None
     if not -1 <= port <= 65535:
         raise EventError(f"{name} {port} is out of range")
@@ -158,15 +158,21 @@ def _modify(request: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...
 
 
 def _request_rule_ids(request: Mapping[str, Any]) -> tuple[str, ...]:
-    """Revoke by rule id: ``securityGroupRuleIds`` holds strings or ``{securityGroupRuleId}`` items."""
-    raw = request.get("securityGroupRuleIds") or request.get("SecurityGroupRuleId")
-    if raw is None:
+    """Revoke by rule id: ``securityGroupRuleIds`` holds ``{securityGroupRuleId}`` items (or bare strings)."""
+    raw = request.get("securityGroupRuleIds")
+    if raw is None or raw == {}:
         return ()
-    values: list[Any] = []
-    items = raw.get("items", []) if isinstance(raw, Mapping) else raw if isinstance(raw, list) else [raw]
-    for item in items:
-        values.append(item.get("securityGroupRuleId") if isinstance(item, Mapping) else item)
-    return _str_list(values)
+    if isinstance(raw, Mapping):
+        items = raw.get("items")
+        if not isinstance(items, list):
+            raise EventError("securityGroupRuleIds.items must be a list")
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise EventError("securityGroupRuleIds must be an object with an items list")
+    if len(items) > MAX_ITEMS:
+        raise EventError(f"securityGroupRuleIds lists more than {MAX_ITEMS} rules")
+    return _str_list(item.get("securityGroupRuleId") if isinstance(item, Mapping) else item for item in items)
 
 
 def _items(container: Any, where: str) -> list[Mapping[str, Any]]:

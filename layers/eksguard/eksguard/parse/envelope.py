@@ -94,8 +94,9 @@ def is_own_role(arn: str | None, own_role_path: str) -> bool:
 
 
 def is_eks_service_role(event: CloudTrailEvent) -> bool:
+    # Service-linked roles live under /aws-service-role/: a customer role of the same name does not count.
     issuer = event.context.session_issuer_arn or ""
-    return issuer.rsplit("/", 1)[-1] in EKS_SERVICE_ROLES
+    return "/aws-service-role/" in issuer and issuer.rsplit("/", 1)[-1] in EKS_SERVICE_ROLES
 
 
 def _actor(identity: Mapping[str, Any]) -> str:

@@ -74,7 +74,8 @@ def plan(snapshot: SgSnapshot, findings: Iterable[Finding], config: Config, even
          today: date) -> SgPlan:
     by_target: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
-        by_target.setdefault((f.resource_id, f.target_id or f.rule_id), []).append(f)
+        # Findings about the same rule merge into one action; rule-less findings stay apart.
+        by_target.setdefault((f.resource_id, f.target_id or f"{f.rule_id}: {f.detail}"), []).append(f)
     actions: list[SgAction] = []
     out_of_scope: list[Finding] = []
     for (group_id, target), group_findings in by_target.items():
