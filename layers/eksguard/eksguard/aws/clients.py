@@ -15,8 +15,10 @@ from botocore.config import Config as BotoConfig
 
 from eksguard import __version__
 
+# Five attempts: the backoff before the last one stays around 8 s on average, so a throttled call
+# gives up well inside the guards' 60 s timeout and the event is retried by Lambda instead.
 BOTO_CONFIG = BotoConfig(
-    retries={"mode": "adaptive", "max_attempts": 8},
+    retries={"mode": "adaptive", "max_attempts": 5},
     user_agent_extra=f"eksguard/{__version__}",
     connect_timeout=5,
     read_timeout=20,

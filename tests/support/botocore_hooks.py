@@ -1,0 +1,91 @@
+"""Test-only hooks on botocore's own event system: count API calls, inject AWS errors.
+
+They are registered as built-in handlers, so every session created afterwards (the handler's own,
+created lazily inside the invocation) carries them. botocore runs *every* before-send handler and
+keeps the first answer, so an injected error would not stop moto from executing the call behind
+it: the injector switches moto's stubber off for exactly the attempts it answers, which keeps
+botocore's real retry loop (each attempt is a new before-send) and moto's state both honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
+
+
+@dataclass
+class CallLog:
+    calls: list[str] = field(default_factory=list)
+
+    def names(self, service: str | None = None) -> list[str]:
+        return [c for c in self.calls if service is None or c.startswith(service + ".")]
+
+    def writes(self) -> list[str]:
+        reads = ("Describe", "List", "Get", "Lookup", "Query", "Scan")
+        return [c for c in self.calls if not c.split(".", 1)[1].startswith(reads)]
+
+
+@contextmanager
+def record_calls() -> Iterator[CallLog]:
+    log = CallLog()
+
+    def on_call(model: Any, **_: Any) -> None:
+        log.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    with _builtin("before-call", on_call):
+        yield log
+
+
+def ec2_error(code: str, status: int, message: str = "injected by the test") -> AWSResponse:
+    body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>").encode()
+    return AWSResponse("https://ec2.amazonaws.com/", status, {}, MockRawResponse(body))
+
+
+def json_error(code: str, status: int, message: str = "injected by the test") -> AWSResponse:
+    body = f'{{"__type": "{code}", "message": "{message}"}}'.encode()
+    return AWSResponse("https://dynamodb.amazonaws.com/", status, {"x-amzn-ErrorType": code}, MockRawResponse(body))
+
+
+@contextmanager
+def inject(operation: str, response: Callable[[], AWSResponse | None],
+           when: Callable[[Any], bool] = lambda request: True) -> Iterator[list[int]]:
+    """Answer each attempt of ``operation`` (e.g. ``ec2.RevokeSecurityGroupIngress``) whose request
+    satisfies ``when`` with ``response()``; a None lets that attempt through to moto.
+    Yields [number of injections]. Sessions made inside keep the handler: it goes inert on exit."""
+    from moto.core.models import botocore_stubber
+
+    count, active = [0], [True]
+    service, name = operation.split(".", 1)
+
+    def on_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        answer = None
+        if active[0] and event_name == f"before-send.{service}.{name}" and when(request):
+            answer = response()
+        botocore_stubber.enabled = answer is None  # moto executes only what we let through
+        if answer is not None:
+            count[0] += 1
+        return answer
+
+    with _builtin("before-send", on_send):
+        try:
+            yield count
+        finally:
+            active[0] = False
+            botocore_stubber.enabled = True
+
+
+@contextmanager
+def _builtin(event: str, handler: Callable[..., Any]) -> Iterator[None]:
+    entry = (event, handler)
+    botocore.handlers.BUILTIN_HANDLERS.insert(0, entry)
+    try:
+        yield
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
