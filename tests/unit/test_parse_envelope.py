@@ -271,7 +271,9 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("request-string", record(requestParameters="groupId=sg-1"), "requestParameters must be an object"),
     ("response-list", record(responseElements=[]), "responseElements must be an object or null"),
     ("account-int", record(recipientAccountId=123456789012), "account must be a string"),
-    ("region-list", record(awsRegion=["us-east-1"]), "region must be a string"),
+    ("region-list", record(awsRegion=["us-east-1"]), "is not an AWS region name"),
+    ("region-placeholder", record(awsRegion="region-code"), "is not an AWS region name"),
+    ("region-url", record(awsRegion="evil.example.com/x"), "is not an AWS region name"),
     ("time-int", record(eventTime=1700000000), "time must be a string"),
     ("envelope-account-int", wrapped(record(), account=1), "account must be a string"),
     ("empty-object", {}, "detail.eventName is missing"),
@@ -367,7 +369,9 @@ def test_is_own_role(arn: str | None, path: str, own: bool) -> None:
 
 
 def test_nodegroup_service_linked_role_reference_event() -> None:
-    event = parse_envelope(reference("_userIdentity.DeleteInstanceProfile.awsdocs-eks-nodegroup-slr.json"))
+    raw = reference("_userIdentity.DeleteInstanceProfile.awsdocs-eks-nodegroup-slr.json")
+    raw["awsRegion"] = "us-west-2"  # the AWS doc sample says "region-code", which eksguard rightly refuses
+    event = parse_envelope(raw)
     assert event.context.session_issuer_arn == (
         "arn:aws:iam::111122223333:role/aws-service-role/eks-nodegroup.amazonaws.com/"
         "AWSServiceRoleForAmazonEKSNodegroup")

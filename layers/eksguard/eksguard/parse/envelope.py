@@ -6,6 +6,7 @@ Accepts the EventBridge form (``detail`` holds the CloudTrail record) and a bare
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from eksguard.model import EventContext
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+# The event's region picks the endpoint eksguard reads from: it must look like a region, nothing else.
+REGION = re.compile(r"^[a-z]{2,}(-[a-z]+)+-\d{1,2}[a-z]?$")
 EKS_SERVICE_ROLES = ("AWSServiceRoleForAmazonEKS", "AWSServiceRoleForAmazonEKSNodegroup")
 
 
@@ -54,6 +57,8 @@ def parse_envelope(raw: object) -> CloudTrailEvent:
     issuer = _nested(identity, "sessionContext", "sessionIssuer", "arn")
     account = envelope.get("account") or detail.get("recipientAccountId") or identity.get("accountId")
     region = envelope.get("region") or detail.get("awsRegion")
+    if region is not None and (not isinstance(region, str) or not REGION.match(region)):
+        raise EventError(f"region {region!r} is not an AWS region name")
     error_code = detail.get("errorCode")
 
     context = EventContext(
