@@ -14,13 +14,14 @@ export SAM_CLI_TELEMETRY := 0
 TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 
-.PHONY: help setup demo test fuzz lint build sam clean
+.PHONY: help setup demo test fuzz bench lint build sam clean
 
 help:
 	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
 	@echo "make demo    run the security-group story on the embedded AWS stand-in (moto server)"
 	@echo "make test    unit, functional and end-to-end tests (no Docker, no AWS account)"
 	@echo "make fuzz    10,000 adversarial events through every guard (make test runs a sample)"
+	@echo "make bench   eksguard vs Cloud Custodian on the stand-in (results: docs/benchmarks.md)"
 	@echo "make lint    ruff, mypy, sam validate --lint"
 	@echo "make build   sam build (python3.12 first on PATH)"
 
@@ -48,6 +49,10 @@ test: setup
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz
+
+bench: setup sam
+	PATH=$(dir $(PYTHON312)):$$PATH $(BIN)/python bench/vs_custodian.py --python312 $(PYTHON312) \
+		--sam $(SAMVENV)/bin/sam --uv $(BIN)/uv
 
 lint: setup sam
 	$(BIN)/ruff check layers functions tests

@@ -23,7 +23,9 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 # EventBridge may deliver an event more than once for up to 24 h: one run per CloudTrail event id.
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""))
+# eksguard's own DynamoDB client (made, not connected, here): one session and one loaded service model.
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""),
+                                       boto3_client=clients.default().client("dynamodb"))
 idempotency = IdempotencyConfig(event_key_jmespath="detail.eventID", expires_after_seconds=48 * 3600)
 
 

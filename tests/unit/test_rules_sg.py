@@ -213,6 +213,7 @@ FIXTURES: dict[str, dict[str, dict[str, Case]]] = {
             "node-role": case(group(BASTION_SSH, egress(WORLD4), roles=(NODE,))),
             "no-ssh-ingress": case(group(ingress(WORLD4, 443), egress(WORLD4))),
             "ssh-from-group-only": case(group(ingress("sg-0eee", 22), egress(WORLD4))),
+            "ssh-from-private-range-only": case(group(ingress("10.0.0.0/8", 22), egress(WORLD4))),
         },
     },
     "SG-006": {

@@ -78,16 +78,19 @@ def sg004_lb_non_public_port(group: SecurityGroup, snap: SgSnapshot, cfg: Config
 
 
 def sg005_bastion_open_egress(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
+    # A bastion takes SSH from the internet (an office range, a VPN exit). SSH from inside the VPC
+    # (10.0.0.0/8) is every admin-reachable host, and AWS gives every new group all-traffic egress:
+    # counting those would flag half of all groups.
     bastion_like = (
         not group.eks_tagged
         and not group.roles
-        and any(r.reaches_port(22) and r.network is not None for r in group.ingress)
+        and any(r.reaches_port(22) and r.is_public for r in group.ingress)
     )
     if not bastion_like:
         return
     for rule in group.egress:
         if rule.all_traffic and rule.is_world:
-            yield _finding("SG-005", group, f"bastion-like group (SSH ingress, no EKS tag) allows {rule.describe()}"
+            yield _finding("SG-005", group, f"bastion-like group (SSH from the internet, no EKS tag) allows {rule.describe()}"
                            "; remove it once kubeconfig is fetched", rule)
 
 
