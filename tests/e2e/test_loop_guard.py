@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eksguard.local.seed import DemoAccount
-from eksguard.local.template import load_template
 from tests.e2e.conftest import Cli
 from tests.paths import EVENTS, TEMPLATE
+
+from eksguard.local.seed import DemoAccount
+from eksguard.local.template import load_template
 
 
 def _own_revoke_event(group_id: str, rule_id: str) -> dict:  # type: ignore[type-arg]
@@ -21,8 +22,9 @@ def _own_revoke_event(group_id: str, rule_id: str) -> dict:  # type: ignore[type
     detail["eventID"] = "0c1f0d55-loop-proof"
     detail["requestParameters"] = {"groupId": group_id,
                                    "securityGroupRuleIds": {"items": [{"securityGroupRuleId": rule_id}]}}
-    detail["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = f"arn:aws:iam::123456789012:role{role_path}{role}"
-    detail["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] = role
+    issuer = detail["userIdentity"]["sessionContext"]["sessionIssuer"]
+    issuer["arn"] = f"arn:aws:iam::123456789012:role{role_path}{role}"
+    issuer["userName"] = role
     detail["userIdentity"]["arn"] = f"arn:aws:sts::123456789012:assumed-role/{role}/SgGuardFunction"
     return base
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from eksguard.local.demo import SCENARIOS
 from tests.functional.conftest import Account
 from tests.support.botocore_hooks import ec2_error, inject, json_error, record_calls
+
+from eksguard.local.demo import SCENARIOS
 
 EVENT = "sg-ingress-ssh-world-grouped-node"
 WORLD_SSH = (22, "0.0.0.0/0")

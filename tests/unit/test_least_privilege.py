@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.paths import TEMPLATE
 
 from eksguard.local.template import LocalContext, TemplateResolver, load_template
-from tests.paths import TEMPLATE
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Query", "Scan")
 # Actions AWS offers no resource-level permission for, and where "*" is therefore the only form.

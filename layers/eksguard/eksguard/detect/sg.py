@@ -90,8 +90,8 @@ def sg005_bastion_open_egress(group: SecurityGroup, snap: SgSnapshot, cfg: Confi
         return
     for rule in group.egress:
         if rule.all_traffic and rule.is_world:
-            yield _finding("SG-005", group, f"bastion-like group (SSH from the internet, no EKS tag) allows {rule.describe()}"
-                           "; remove it once kubeconfig is fetched", rule)
+            yield _finding("SG-005", group, "bastion-like group (SSH from the internet, no EKS tag) allows "
+                           f"{rule.describe()}; remove it once kubeconfig is fetched", rule)
 
 
 def sg006_required_rule_removed(group: SecurityGroup, snap: SgSnapshot, cfg: Config) -> Iterator[Finding]:
