@@ -1,0 +1,72 @@
+"""``eksguard rollback REMEDIATION_ID [--dry-run]``: restore a remediation's before-image (DESIGN section 6).
+
+Where the audit table and alert topic are: ``--audit-table`` / ``--alert-topic-arn``, else the
+environment a guard function has (``EKSGUARD_AUDIT_TABLE``, ``EKSGUARD_ALERT_TOPIC_ARN``), else the
+outputs of ``--stack-name``, else — against the local stand-in (``AWS_ENDPOINT_URL``) — the template's
+provisioned resources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+EXIT_REFUSED = 2
+
+
+def add_parser(sub: Any) -> None:
+    rb = sub.add_parser("rollback", help="restore the before-image of one remediation, exempt the resource "
+                        "for 7 days so the guard leaves the restore alone, record it and alert")
+    rb.add_argument("remediation_id")
+    rb.add_argument("--dry-run", action="store_true", help="show what would be restored; change nothing")
+    rb.add_argument("--force", action="store_true",
+                    help="restore even though the resource changed after eksguard's change")
+    rb.add_argument("--stack-name", help="read AuditTableName and AlertTopicArn from this stack's outputs")
+    rb.add_argument("--audit-table")
+    rb.add_argument("--alert-topic-arn")
+    rb.add_argument("--exempt-tag-key", default="eksguard:exempt", help="the stack's ExemptTagKey")
+    rb.add_argument("--template", help="template.yaml, to find the stand-in's resources (AWS_ENDPOINT_URL)")
+
+
+def _locations(args: argparse.Namespace) -> tuple[str, str]:
+    table = args.audit_table or os.environ.get("EKSGUARD_AUDIT_TABLE", "")
+    topic = args.alert_topic_arn or os.environ.get("EKSGUARD_ALERT_TOPIC_ARN", "")
+    if (not table or not topic) and args.stack_name:
+        import boto3
+
+        stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack_name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        table, topic = table or outputs.get("AuditTableName", ""), topic or outputs.get("AlertTopicArn", "")
+    if (not table or not topic) and os.environ.get("AWS_ENDPOINT_URL"):
+        from eksguard.cli.main import find_template
+        from eksguard.local.invoke import load_app
+
+        physical = load_app(find_template(args.template), {}).context.physical
+        table, topic = table or physical["AuditTable"]["Ref"], topic or physical["AlertTopic"]["Ref"]
+    if not table:
+        raise SystemExit("eksguard rollback: which audit table? pass --audit-table or --stack-name")
+    return table, topic
+
+
+def run(args: argparse.Namespace) -> int:
+    from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
+    from eksguard.aws.audit import AuditStore
+    from eksguard.aws.clients import Aws
+
+    table, topic = _locations(args)
+    aws = Aws()
+    now = datetime.now(UTC)
+    actor = aws.client("sts").get_caller_identity()["Arn"]
+    request = RollbackRequest(args.remediation_id, actor, now.date(), now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              args.exempt_tag_key, topic, args.dry_run, args.force)
+    try:
+        result = rollback(aws, AuditStore(aws, table), request)
+    except (RollbackError, NotImplementedError) as exc:
+        print(f"eksguard rollback: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str))
+    return 1 if result.status == "failed" else 0
