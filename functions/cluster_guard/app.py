@@ -1,0 +1,49 @@
+"""Cluster guard: fires on CloudTrail EKS calls and launch-template / instance-metadata calls (see template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksguard.aws import clients
+from eksguard.config import Config
+from eksguard.config_eks import EksConfig
+from eksguard.pipeline import cluster_guard
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# EventBridge may deliver an event more than once for up to 24 h: one run per CloudTrail event id.
+persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""),
+                                       boto3_client=clients.default().client("dynamodb"))
+idempotency = IdempotencyConfig(event_key_jmespath="detail.eventID", expires_after_seconds=48 * 3600)
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.eventID", log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@idempotent(persistence_store=persistence, config=idempotency)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = cluster_guard.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(),
+                                  datetime.now(UTC))
+    if result.status == "rejected":
+        logger.error("event rejected", extra={"reason": result.reason})
+    else:
+        logger.info("event handled", extra=result.to_dict())
+    metrics.add_metric(name=f"Events{result.status.capitalize()}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Findings", unit=MetricUnit.Count, value=result.findings)
+    changed = sum(1 for a in result.actions if a.status == "applied")
+    metrics.add_metric(name="Remediated", unit=MetricUnit.Count, value=changed)
+    metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=sum(1 for a in result.actions
+                                                                        if a.action == "failed"))
+    return result.to_dict()

@@ -1,0 +1,139 @@
+"""``eksguard scan``: read-only posture report for the current credentials (or ``AWS_ENDPOINT_URL``).
+
+Exit status: 0, or 1 when ``--fail-on SEVERITY`` is given and a (non-exempt) finding is at or above it;
+2 when AWS could not be read."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from eksguard.config import Config, ConfigError, Scope
+from eksguard.config_eks import EksConfig
+from eksguard.model import Severity
+from eksguard.pipeline.scan import ScanReport
+
+DETAIL_WIDTH = 110
+
+
+def add_parser(sub: Any) -> None:
+    scan = sub.add_parser("scan", help="read-only posture report (security groups, clusters, node launch "
+                          "templates, CloudTrail) for the current credentials")
+    scan.add_argument("--region", action="append", dest="regions", metavar="REGION",
+                      help="region to scan (repeatable; default: the current region)")
+    scan.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    scan.add_argument("--fail-on", type=_severity, metavar="SEVERITY",
+                      help="exit 1 when a finding at or above this severity exists (info, low, medium, high, critical)")
+    scan.add_argument("--scope", choices=[s.value for s in Scope],
+                      help="security groups to judge: eks (VPCs that host a cluster) or all (default: EKSGUARD_SCOPE "
+                           "or eks)")
+
+
+def _severity(raw: str) -> Severity:
+    try:
+        return Severity.parse(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class Progress:
+    """One self-overwriting status line on a terminal; nothing at all when stderr is not one."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.active = stream.isatty()
+
+    def __call__(self, index: int, total: int, region: str, step: str) -> None:
+        if self.active:
+            self.stream.write(f"\r\x1b[K[{index}/{total}] {region}: reading {step}...")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.active:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None,
+        session: Any = None) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from eksguard.aws.clients import Aws
+    from eksguard.pipeline.scan import scan
+
+    out, err = out or sys.stdout, err or sys.stderr
+    session = session or boto3.session.Session()
+    regions = list(dict.fromkeys(args.regions or [session.region_name or os.environ.get("AWS_REGION") or ""]))
+    if not all(regions):
+        err.write("eksguard scan: no region: pass --region or set AWS_DEFAULT_REGION\n")
+        return 2
+    try:
+        env = dict(os.environ)
+        if args.scope:
+            env["EKSGUARD_SCOPE"] = args.scope
+        config, eks_config = Config.from_env(env), EksConfig.from_env(env)
+    except ConfigError as exc:
+        err.write(f"eksguard scan: {exc}\n")
+        return 2
+    progress = Progress(err)
+    try:
+        report = scan(Aws(regions[0], session), regions, config, eks_config, datetime.now(UTC).date(), progress)
+    except (ClientError, BotoCoreError) as exc:
+        progress.done()
+        err.write(f"eksguard scan: could not read AWS: {exc}\n")
+        return 2
+    progress.done()
+    out.write(render(report, args.format))
+    return 1 if args.fail_on is not None and report.fails(args.fail_on) else 0
+
+
+def render(report: ScanReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({
+            "account": report.account, "regions": list(report.regions), "counts": report.counts(),
+            "cloudtrail": {t.region: list(t.logging_trails) for t in report.trails},
+            "findings": [f.to_dict() for f in report.findings]}, indent=2) + "\n"
+    return _markdown(report) if fmt == "markdown" else _table(report)
+
+
+def _headline(report: ScanReport) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in report.counts().items()) or "none"
+    return (f"eksguard scan of account {report.account}, {', '.join(report.regions)}: "
+            f"{sum(report.counts().values())} finding(s) ({counts})")
+
+
+def _trail_lines(report: ScanReport) -> list[str]:
+    return [f"CloudTrail {t.region}: " + (f"management events logged by {', '.join(t.logging_trails)}"
+                                          if t.logging_trails else "NO trail logs management events (CT-001)")
+            for t in report.trails]
+
+
+def _table(report: ScanReport) -> str:
+    rows = [("SEVERITY", "RULE", "REGION", "RESOURCE", "DETAIL")]
+    for f in report.findings:
+        resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
+        detail = f.detail if len(f.detail) <= DETAIL_WIDTH else f.detail[:DETAIL_WIDTH - 1] + "…"
+        rows.append((f.severity + (" (exempt)" if f.exempt else ""), f.rule_id, f.region, resource, detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [_headline(report), *_trail_lines(report), ""]
+    lines += ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
+              for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(report: ScanReport) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"## {_headline(report)}", "", *[f"- {line}" for line in _trail_lines(report)], "",
+             "| severity | rule | region | resource | detail |", "|---|---|---|---|---|"]
+    for f in report.findings:
+        resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
+        severity = f.severity + (" (exempt)" if f.exempt else "")
+        lines.append(f"| {severity} | {f.rule_id} | {f.region} | `{cell(resource)}` | {cell(f.detail)} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,164 @@
+"""The cluster guard: EKS and launch-template events -> re-read -> pure rules EK-001 ... EK-006 ->
+(enforce) endpoint, logging or launch-template fix -> audit -> alert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from eksguard.alert.eks import build_message
+from eksguard.apply.eks import EksOutcome, apply
+from eksguard.aws import eks as eks_api
+from eksguard.aws import launch_templates as lt_api
+from eksguard.aws import sns
+from eksguard.aws.audit import AuditStore, AuditWriteError
+from eksguard.aws.clients import Aws
+from eksguard.config import Config, Scope
+from eksguard.config_eks import EksConfig
+from eksguard.detect.eks import detect
+from eksguard.model import EventContext
+from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
+from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
+from eksguard.pipeline.result import ActionSummary, GuardResult
+from eksguard.pipeline.sg_guard import RetryableError
+from eksguard.plan.eks import plan
+from eksguard.snapshot.eks import EksSnapshot
+
+# What each call can change, so an event re-checks that and does not re-alert the rest.
+EVENT_RULES: Mapping[str, tuple[str, ...]] = {
+    "CreateCluster": ("EK-001", "EK-002", "EK-003", "EK-006"),
+    "UpdateClusterConfig": ("EK-001", "EK-002", "EK-006"),
+    "CreateNodegroup": ("EK-004",),
+    "CreateAccessEntry": ("EK-006",),
+    "AssociateAccessPolicy": ("EK-006",),
+    "CreateLaunchTemplate": ("EK-004",),
+    "CreateLaunchTemplateVersion": ("EK-004",),
+    "ModifyInstanceMetadataOptions": ("EK-004",),
+}
+
+
+def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime) -> GuardResult:
+    try:
+        event = parse_envelope(raw)
+    except EventError as exc:
+        return GuardResult("rejected", reason=str(exc))
+    ctx = event.context
+    if reason := skip_reason(event, config.own_role_path):
+        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
+    if ctx.event_name not in CLUSTER_GUARD_EVENTS:
+        return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a call the cluster guard handles")
+    if ctx.source == "aws.ec2" and is_eks_service_role(event):
+        return GuardResult("skipped", ctx.event_id, ctx.event_name,
+                           "EKS manages the launch templates and instances it creates itself")
+    try:
+        change = parse_eks_change(event)
+    except EventError as exc:
+        return GuardResult("rejected", ctx.event_id, ctx.event_name, str(exc))
+    if not ctx.account:
+        ctx = replace(ctx, account=aws.account_id())
+    if change.event_name == "DeleteCluster":
+        return GuardResult("processed", ctx.event_id, ctx.event_name, "cluster deleted: nothing left to check")
+
+    snapshot, reason = read_snapshot(aws, ctx.region, change, config)
+    if reason:
+        return GuardResult("processed", ctx.event_id, ctx.event_name, reason)
+    findings = detect(snapshot, eks_config, only=EVENT_RULES[change.event_name])
+    actions = plan(snapshot, findings, config, eks_config, ctx.event_id, now.date())
+    audit = AuditStore(aws, config.audit_table) if any(a.change for a in actions) else None
+    outcomes = apply(actions, aws, audit, ctx, config)
+    alerts = publish_outcomes(outcomes, aws, audit, ctx, config)
+    extra: dict[str, Any] = {}
+    if change.event_name == "CreateCluster":
+        # After the alerts: a history that cannot be written must not hold back what was found.
+        try:
+            extra["issuer"] = hand_over_issuer(aws, config, ctx, snapshot)
+        except AuditWriteError as exc:
+            raise RetryableError(f"cluster issuer not recorded: {exc}") from exc
+    result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(findings),
+                         actions=tuple(summary(o) for o in outcomes), alerts_sent=alerts, extra=extra)
+    failed = [o for o in outcomes if o.retryable]
+    if failed:
+        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry: "
+                             + "; ".join(o.error or "" for o in failed))
+    return result
+
+
+def read_snapshot(aws: Aws, region: str, change: EksChange, config: Config) -> tuple[EksSnapshot, str | None]:
+    """What the event points at, re-read; a reason instead when there is nothing left to check."""
+    name = change.event_name
+    if name in ("CreateCluster", "UpdateClusterConfig", "CreateAccessEntry", "AssociateAccessPolicy"):
+        assert change.cluster is not None
+        grants = name != "UpdateClusterConfig"
+        cluster = eks_api.read_cluster(aws, region, change.cluster, grants=grants, principal=change.principal_arn)
+        if cluster is None:
+            return EksSnapshot(), f"cluster {change.cluster} no longer exists: nothing to do"
+        return EksSnapshot(clusters=(cluster,)), None
+    if name == "CreateNodegroup":
+        assert change.cluster is not None
+        refs = [r for r in eks_api.read_node_groups(aws, region, [change.cluster]) if r.name == change.nodegroup]
+        if not refs:
+            return EksSnapshot(), (f"node group {change.nodegroup} launches from no launch template of yours "
+                                   "(or no longer exists): nothing to check")
+        templates = lt_api.describe_templates(aws, region, ids=[r.template_id for r in refs])
+        return EksSnapshot(templates=lt_api.read_node_templates(aws, region, refs, templates)), None
+    if name == "ModifyInstanceMetadataOptions":
+        assert change.instance_id is not None
+        instance = lt_api.read_node_instance(aws, region, change.instance_id)
+        if instance is None:
+            return EksSnapshot(), f"{change.instance_id} is not a running EKS node: nothing to check"
+        return EksSnapshot(instances=(instance,)), None
+    return _template_snapshot(aws, region, change, config)
+
+
+def _template_snapshot(aws: Aws, region: str, change: EksChange,
+                       config: Config) -> tuple[EksSnapshot, str | None]:
+    ids = [change.template_id] if change.template_id else []
+    names = [] if ids else [change.template_name or ""]
+    templates = lt_api.describe_templates(aws, region, ids=ids, names=names)
+    if not templates:
+        return EksSnapshot(), "the launch template no longer exists: nothing to do"
+    refs = [r for r in eks_api.read_node_groups(aws, region, eks_api.list_cluster_names(aws, region))
+            if r.template_id in templates]
+    tagged = {i for i, lt in templates.items()
+              if lt_api.is_node_tagged({t["Key"]: t.get("Value", "") for t in lt.get("Tags", [])})}
+    if not refs and not tagged and config.scope is not Scope.ALL:
+        return EksSnapshot(), ("not a node launch template (no node group uses it, no cluster tag): out of scope; "
+                               "CreateNodegroup re-checks it when a node group starts using it")
+    extra = {i: [change.template_version] for i in templates if change.template_version is not None}
+    return EksSnapshot(templates=lt_api.read_node_templates(aws, region, refs, templates, extra)), None
+
+
+def hand_over_issuer(aws: Aws, config: Config, ctx: EventContext, snapshot: EksSnapshot) -> str:
+    """A new cluster means a new OIDC issuer: record it in the issuer history (aws/audit.py), which the IRSA
+    side reads to refresh trust policies keyed to a previous issuer of the same name (IR-005). The refresh
+    itself runs in IrsaRefreshFunction on this same CreateCluster event: it holds the IAM permissions this
+    function must not have."""
+    cluster = snapshot.clusters[0]
+    if not cluster.issuer:
+        return "no issuer yet (cluster still creating): the sweep records it"
+    store = AuditStore(aws, config.audit_table)
+    new = store.record_cluster_issuer(ctx.region, cluster.name, cluster.issuer, cluster.arn, ctx.time, ctx.event_id)
+    return f"{'recorded' if new else 'already recorded'} in the issuer history: {cluster.issuer}"
+
+
+def publish_outcomes(outcomes: list[EksOutcome], aws: Aws, audit: AuditStore | None, ctx: EventContext,
+                     config: Config) -> int:
+    sent = 0
+    for outcome in (o for o in outcomes if o.should_alert):
+        if not config.alert_topic_arn:
+            raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
+        if sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
+            sent += 1
+        if audit is not None and outcome.status == "applied":
+            audit.mark_alerted(outcome.action.remediation_id)
+    return sent
+
+
+def summary(outcome: EksOutcome) -> ActionSummary:
+    finding = outcome.action.finding
+    detail = f"{finding.detail} ({outcome.note})" if outcome.note else finding.detail
+    return ActionSummary(rule_id=finding.rule_id, severity=finding.severity.label, resource_id=finding.resource_id,
+                         target_id=finding.target_id, action=outcome.kind.value, status=outcome.status,
+                         detail=detail, error=outcome.error)

@@ -1,0 +1,224 @@
+"""The scheduled sweep: every rule family over the whole region, remediated as the mode allows, alerted
+only when new or changed since the last sweep (state in the audit table), plus one summary message.
+
+EventBridge delivery of CloudTrail events is best effort, and changes made before eksguard was deployed
+never produce one: the sweep is what catches them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eksguard.alert import eks as eks_alert
+from eksguard.alert.dedupe import StormSettings
+from eksguard.alert.messages import AlertMessage
+from eksguard.apply import eks as apply_eks
+from eksguard.apply import sg as apply_sg
+from eksguard.aws import sns
+from eksguard.aws.audit import AuditStore
+from eksguard.aws.clients import Aws
+from eksguard.config import Config
+from eksguard.config_eks import EksConfig
+from eksguard.detect import sg as detect_sg
+from eksguard.model import ActionKind, EventContext, Finding, Severity
+from eksguard.pipeline import cluster_guard, sg_guard, sweep_irsa
+from eksguard.pipeline.posture import Progress, RegionPosture, eks_findings, read_region
+from eksguard.pipeline.result import ActionSummary, GuardResult
+from eksguard.plan import eks as plan_eks
+from eksguard.plan import sg as plan_sg
+
+# Independent revokes (one batch per group and direction) run side by side; the clients' adaptive
+# retries keep the burst inside EC2's request-rate limits.
+REVOKE_WORKERS = 4
+# The sweep has its own "new or changed" filter; an alert-storm window (tuned for bursts of events)
+# must not fold a changed finding, or one sweep's summary, into the previous sweep's alerts.
+NO_STORM_WINDOW = StormSettings(window_seconds=0)
+SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+
+
+class SweepError(ValueError):
+    """The invocation is not a scheduled event (or a hand-made stand-in for one)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One outcome of the sweep, whichever family it came from, ready to diff and alert."""
+
+    fingerprint: str
+    state: str
+    finding: Finding
+    action: str
+    status: str
+    changed: bool  # eksguard changed (or failed to change) something: always alerted
+    resolved: bool  # fixed by this sweep: not carried to the next
+    retryable: bool  # failed in a way a later run may fix (throttling, audit table down)
+    message: AlertMessage
+    summary: ActionSummary
+
+
+def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime,
+           progress: Progress | None = None, iam_roles: bool = False) -> GuardResult:
+    """``iam_roles``: also sweep IRSA trust policies (only the stack where IAM rules are deployed does)."""
+    try:
+        ctx = sweep_context(raw, aws, now)
+    except SweepError as exc:
+        return GuardResult("rejected", reason=str(exc))
+    if not config.alert_topic_arn:
+        raise sg_guard.RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
+    posture = read_region(aws, ctx.region, config, progress or (lambda _: None))
+    audit = AuditStore(aws, config.audit_table)
+    items = _security_groups(posture, aws, audit, ctx, config, now) + _clusters(posture, aws, audit, ctx, config,
+                                                                                eks_config, now)
+    if iam_roles:
+        (progress or (lambda _: None))("IRSA roles")
+        items += _irsa(aws, audit, ctx, config, now)
+
+    previous = audit.sweep_state(ctx.region)
+    to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
+    sent = 0
+    for item in to_alert:
+        if sns.publish(aws, config.alert_topic_arn, item.message, storm=NO_STORM_WINDOW) is not None:
+            sent += 1
+        if item.status in ("revoked", "applied", sweep_irsa.DONE):  # a re-run finds the change alerted
+            audit.mark_alerted(item.message.remediation_id)
+    open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
+    resolved = [fp for fp in previous if fp not in open_now]
+    audit.save_sweep_state(ctx.region, open_now, resolved)
+    counts = _counts(items, to_alert, previous, resolved)
+    sns.publish(aws, config.alert_topic_arn, summary_message(ctx, config, counts), storm=NO_STORM_WINDOW)
+    result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(items),
+                         actions=tuple(i.summary for i in to_alert), alerts_sent=sent + 1, extra=counts)
+    for cluster in posture.eks.clusters:
+        if cluster.issuer:  # the issuer history also learns clusters whose CreateCluster event was missed
+            audit.record_cluster_issuer(ctx.region, cluster.name, cluster.issuer, cluster.arn, ctx.time, ctx.event_id)
+    failed = [i for i in items if i.retryable]
+    if failed:
+        raise sg_guard.RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry")
+    return result
+
+
+def sweep_context(raw: Mapping[str, Any], aws: Aws, now: datetime) -> EventContext:
+    if not isinstance(raw, Mapping):
+        raise SweepError(f"event must be a JSON object, got {type(raw).__name__}")
+    detail_type = raw.get("detail-type")
+    if detail_type not in (None, SCHEDULED_DETAIL_TYPE) or raw.get("source") not in (None, "aws.events"):
+        raise SweepError(f"not a scheduled event (source {raw.get('source')!r}, detail-type {detail_type!r})")
+    event_id = raw.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise SweepError("the scheduled event has no id")
+    region = raw.get("region") or aws.home_region
+    if not isinstance(region, str):
+        raise SweepError(f"region must be a string, got {region!r}")
+    rules = [r for r in raw.get("resources") or [] if isinstance(r, str)]
+    return EventContext(event_id=event_id, event_name="ScheduledSweep", source="aws.events",
+                        account=str(raw.get("account") or aws.account_id()), region=str(region),
+                        time=str(raw.get("time") or now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                        actor=f"eksguard sweep ({rules[0] if rules else 'manual run'})")
+
+
+def _security_groups(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
+                     now: datetime) -> list[Item]:
+    planned = plan_sg.plan(posture.sg, detect_sg.detect(posture.sg, config), config, ctx.event_id, now.date())
+    by_group: dict[str, list[plan_sg.SgAction]] = {}
+    for action in planned.actions:
+        by_group.setdefault(action.group.group_id, []).append(action)
+    with ThreadPoolExecutor(max_workers=REVOKE_WORKERS) as pool:
+        batches = pool.map(lambda acts: apply_sg.apply(acts, aws, audit, ctx, config), by_group.values())
+        outcomes = [o for batch in batches for o in batch]
+    # Gone before we got to it, or handled by an earlier delivery of this sweep: nothing to report.
+    return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("revoked", "failed"),
+                  resolved=o.status == "revoked", retryable=o.retryable,
+                  note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
+                  message=sg_guard.build_message(o, ctx, config), summary=_sg_summary(o))
+            for o in outcomes if o.should_alert]
+
+
+def _sg_summary(o: apply_sg.SgOutcome) -> ActionSummary:
+    f = o.action.finding
+    return ActionSummary(rule_id=f.rule_id, severity=f.severity.label, resource_id=f.resource_id,
+                         target_id=f.target_id, action=o.kind.value, status=o.status, detail=f.detail,
+                         related_rules=tuple(r.rule_id for r in o.action.related), error=o.error)
+
+
+def _clusters(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
+              eks_config: EksConfig, now: datetime) -> list[Item]:
+    findings = eks_findings(posture, eks_config)
+    actions = plan_eks.plan(posture.eks, findings, config, eks_config, ctx.event_id, now.date())
+    outcomes = apply_eks.apply(actions, aws, audit, ctx, config)
+    return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("applied", "failed"),
+                  resolved=o.status in ("applied", "duplicate"), retryable=o.retryable, note=o.action.note,
+                  message=eks_alert.build_message(o, ctx, config), summary=cluster_guard.summary(o))
+            for o in outcomes if o.should_alert]
+
+
+def _irsa(aws: Aws, audit: AuditStore, ctx: EventContext, config: Config, now: datetime) -> list[Item]:
+    swept = sweep_irsa.sweep_roles(aws, audit, ctx, config, now.date())
+    return [_item(o.action.finding, o.kind, o.status, changed=sweep_irsa.changed(o), resolved=sweep_irsa.resolved(o),
+                  retryable=o.retryable, note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
+                  message=message, summary=ActionSummary(
+                      rule_id=o.action.finding.rule_id, severity=o.action.finding.severity.label,
+                      resource_id=o.action.role.name, target_id=o.action.finding.target_id, action=o.kind.value,
+                      status=o.status, detail=o.action.finding.detail,
+                      related_rules=tuple(f.rule_id for f in o.action.related), error=o.error))
+            for o, message in zip(swept.outcomes, swept.messages, strict=True)]
+
+
+def _item(finding: Finding, kind: ActionKind, status: str, changed: bool, resolved: bool, retryable: bool,
+          note: str, message: AlertMessage, summary: ActionSummary) -> Item:
+    # Identity: rule, resource and the exact target (or, for target-less findings, what they say).
+    identity = f"{finding.rule_id}|{finding.resource_id}|{finding.target_id or finding.detail}"
+    state = f"{finding.severity.label}|{kind.value}|{finding.detail}|{note}"
+    return Item(_digest(identity), _digest(state), finding, kind.value, status, changed, resolved, retryable,
+                message, summary)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _state_item(item: Item, earlier: Mapping[str, Any] | None, ctx: EventContext) -> dict[str, str]:
+    f = item.finding
+    return {"state": item.state, "rule_id": f.rule_id, "severity": f.severity.label, "subject": f.resource_id,
+            "target": f.target_id or "", "action": item.action,
+            "first_seen": (earlier or {}).get("first_seen") or ctx.time, "last_seen": ctx.time,
+            "sweep_id": ctx.event_id}
+
+
+def _counts(items: Sequence[Item], alerted: Sequence[Item], previous: Mapping[str, Any],
+            resolved: Iterable[str]) -> dict[str, Any]:
+    still_open = [i for i in items if not i.resolved]
+    return {
+        "open": len(still_open),
+        "by_severity": dict(sorted(Counter(i.finding.severity.label for i in still_open).items())),
+        "by_rule": dict(sorted(Counter(i.finding.rule_id for i in still_open).items())),
+        "new": sum(1 for i in alerted if i.fingerprint not in previous and not i.resolved),
+        "changed": sum(1 for i in alerted if i.fingerprint in previous and not i.resolved),
+        "remediated": sum(1 for i in items if i.resolved and i.status != "already-gone"),
+        "failed": sum(1 for i in items if i.status == "failed"),
+        "resolved_since_last_sweep": len(list(resolved)),
+    }
+
+
+def summary_message(ctx: EventContext, config: Config, counts: Mapping[str, Any]) -> AlertMessage:
+    worst = max((Severity.parse(s) for s in counts["by_severity"]), default=Severity.INFO)
+    by_sev = ", ".join(f"{n} {s}" for s, n in counts["by_severity"].items()) or "none"
+    by_rule = ", ".join(f"{r} {n}" for r, n in counts["by_rule"].items()) or "none"
+    return AlertMessage(
+        rule_id="SWEEP", severity=worst.label, title=f"eksguard sweep of {ctx.region}",
+        resource_id=f"sweep:{ctx.region}", resource_arn="", account=ctx.account, region=ctx.region,
+        mode=config.mode.value, action=ActionKind.ALERT_ONLY.value, remediation_id="", event_id=ctx.event_id,
+        actor=ctx.actor, time=ctx.time, before=None, after=None,
+        summary=f"Sweep of {ctx.region}: {counts['open']} open finding(s) ({by_sev}); by rule: {by_rule}; "
+                f"{counts['new']} new, {counts['changed']} changed, {counts['remediated']} remediated, "
+                f"{counts['failed']} failed, {counts['resolved_since_last_sweep']} resolved since the last sweep.",
+        detail=json.dumps(counts, sort_keys=True),
+        target_id=ctx.event_id,
+        extra=dict(counts),
+    )
+

@@ -1,0 +1,129 @@
+"""Plan what to do about cluster-posture findings: one action per finding, in the mode, opt-ins and
+exemption state of its cluster or launch template. Only EK-001 (with TrustedCidrs), EK-002 and
+EK-004 (with EnforceImdsv2) ever change anything; everything else alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from eksguard.config import Config, Mode
+from eksguard.config_eks import EksConfig
+from eksguard.model import ActionKind, Finding
+from eksguard.plan.exemptions import exemption
+from eksguard.plan.sg import remediation_id
+from eksguard.snapshot.eks import ALL_LOG_TYPES, REQUIRED_LOG_TYPES, ClusterPosture, EksSnapshot, NodeTemplate
+
+# Marks the versions eksguard writes, so a later run finds its own fix instead of writing another.
+VERSION_MARK = "eksguard: IMDSv2 required, hop limit 1 (from version {source})"
+
+
+@dataclass(frozen=True)
+class EndpointChange:
+    cluster: str
+    public: bool
+    private: bool
+    cidrs: tuple[str, ...]
+
+    def request(self) -> dict[str, Any]:
+        # Every endpoint-access field, always: EKS applies them as one EndpointAccessUpdate, and a
+        # field left out must not fall back to anything but what we decided.
+        return {"endpointPublicAccess": self.public, "endpointPrivateAccess": self.private,
+                "publicAccessCidrs": list(self.cidrs)}
+
+
+@dataclass(frozen=True)
+class LoggingChange:
+    cluster: str
+    enabled: tuple[str, ...]
+
+    def request(self) -> dict[str, Any]:
+        disabled = [t for t in ALL_LOG_TYPES if t not in self.enabled]
+        entries = [{"types": list(self.enabled), "enabled": True}]
+        return {"clusterLogging": entries + ([{"types": disabled, "enabled": False}] if disabled else [])}
+
+
+@dataclass(frozen=True)
+class TemplateChange:
+    template_id: str
+    source_version: int
+    metadata_options: Mapping[str, Any]
+    set_default: bool
+    description: str
+
+
+Change = EndpointChange | LoggingChange | TemplateChange
+
+
+@dataclass(frozen=True)
+class EksAction:
+    remediation_id: str
+    kind: ActionKind
+    finding: Finding
+    change: Change | None = None
+    cluster: ClusterPosture | None = None
+    template: NodeTemplate | None = None
+    note: str = ""
+
+
+def plan(snapshot: EksSnapshot, findings: Iterable[Finding], config: Config, eks: EksConfig, event_id: str,
+         today: date) -> list[EksAction]:
+    return [_decide(snapshot, f, config, eks, event_id, today) for f in findings]
+
+
+def _decide(snap: EksSnapshot, finding: Finding, config: Config, eks: EksConfig, event_id: str,
+            today: date) -> EksAction:
+    rid = remediation_id(event_id, finding)
+    cluster = snap.cluster(finding.resource_id)
+    template = snap.template(f"{finding.resource_id}:{finding.target_id}")
+    tags = cluster.tags if cluster else template.tags if template else {}
+    exempt = exemption(tags, config.exempt_tag_key, today)
+    if exempt.active:
+        return EksAction(rid, ActionKind.EXEMPT, finding, None, cluster, template, exempt.note)
+    change, kind, refusal = _change(finding, cluster, template, eks)
+    if config.mode is Mode.ENFORCE and change is not None:
+        return EksAction(rid, kind, finding, change, cluster, template, exempt.note)
+    note = "audit mode: nothing changed" if config.mode is Mode.AUDIT and change is not None else refusal
+    return EksAction(rid, ActionKind.ALERT_ONLY, finding, None, cluster, template,
+                     "; ".join(n for n in (note, exempt.note) if n))
+
+
+def _change(finding: Finding, cluster: ClusterPosture | None, template: NodeTemplate | None,
+            eks: EksConfig) -> tuple[Change | None, ActionKind, str]:
+    rule = finding.rule_id
+    if rule in ("EK-001", "EK-002") and cluster is not None and cluster.status != "ACTIVE":
+        # EKS refuses updates until the cluster is ACTIVE (creating, updating): the sweep applies it then.
+        return None, ActionKind.ALERT_ONLY, f"cluster is {cluster.status}: the next sweep fixes it once ACTIVE"
+    if rule == "EK-001" and cluster is not None:
+        if not eks.trusted_cidrs:
+            return None, ActionKind.ALERT_ONLY, "TrustedCidrs is not set: alert only"
+        # Nodes reach a restricted public endpoint only from the trusted ranges: keep them working
+        # through the private endpoint, turned on in the same update.
+        return (EndpointChange(cluster.name, True, True, eks.trusted_cidrs), ActionKind.RESTRICTED_ENDPOINT, "")
+    if rule == "EK-002" and cluster is not None:
+        enabled = tuple(t for t in ALL_LOG_TYPES if t in cluster.logging_enabled | REQUIRED_LOG_TYPES)
+        return LoggingChange(cluster.name, enabled), ActionKind.ENABLED_LOGGING, ""
+    if rule == "EK-004" and template is not None:
+        if not eks.enforce_imdsv2:
+            return None, ActionKind.ALERT_ONLY, f"EnforceImdsv2 is off: alert only; fix: {fix_command(template)}"
+        if not template.node_groups:
+            return None, ActionKind.ALERT_ONLY, "no managed node group uses this template: alert only"
+        options = {**template.image, "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+        change = TemplateChange(template.template_id, template.version, options,
+                                set_default=any(n.follows_default for n in template.node_groups),
+                                description=VERSION_MARK.format(source=template.version))
+        return change, ActionKind.NEW_LAUNCH_TEMPLATE_VERSION, ""
+    return None, ActionKind.ALERT_ONLY, "alert-only rule"
+
+
+def fix_command(template: NodeTemplate, version: int | str | None = None) -> str:
+    """What an operator runs to move the template's node groups onto a compliant version."""
+    if version is None:
+        return (f"aws ec2 create-launch-template-version --launch-template-id {template.template_id} "
+                f"--source-version {template.version} --launch-template-data "
+                "'{\"MetadataOptions\":{\"HttpTokens\":\"required\",\"HttpPutResponseHopLimit\":1}}'")
+    commands = [f"aws eks update-nodegroup-version --cluster-name {n.cluster} --nodegroup-name {n.name} "
+                f"--launch-template id={template.template_id},version={version}" for n in template.node_groups]
+    return " && ".join(commands)

@@ -1,0 +1,172 @@
+"""The sweep on moto: every rule family over the region, "only new or changed" across sweeps, the
+summary message, enforce-mode remediation, and reads that page over the region instead of per group."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from tests.functional.conftest import Account
+from tests.paths import EVENTS
+
+from eksguard.aws.clients import Aws
+from eksguard.config import Config
+from eksguard.config_eks import EksConfig
+from eksguard.local.invoke import Invocation, invoke
+from eksguard.local.seed import seed_cluster_posture
+from eksguard.pipeline import sweep
+
+OFFICE = "203.0.113.0/24"
+
+
+def _event(event_id: str = "8d2e4f6a-1b3c-4d5e-9f7a-2b4c6d8e0f13") -> dict[str, Any]:
+    event = json.loads((EVENTS / "scheduled-sweep.json").read_text())
+    return {**copy.deepcopy(event), "id": event_id}
+
+
+def _sweep(account: Account, event_id: str, **overrides: str) -> Invocation:
+    result = invoke(account.app(**overrides), "SweepFunction", _event(event_id))
+    assert result.ok, result.error
+    return result
+
+
+def _split(alerts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    summaries = [a for a in alerts if a["rule_id"] == "SWEEP"]
+    return summaries, [a for a in alerts if a["rule_id"] != "SWEEP"]
+
+
+@pytest.fixture
+def seeded(account: Account) -> Account:
+    seed_cluster_posture(account.session, account.acct)
+    return account
+
+
+def test_second_sweep_alerts_only_what_is_new(seeded: Account) -> None:
+    first = _sweep(seeded, "sweep-1")
+    summaries, findings = _split(seeded.alerts())
+    assert len(summaries) == 1 and findings
+    rules = {a["rule_id"] for a in findings}
+    # Every family: security groups, clusters, node launch templates, CloudTrail.
+    assert {"SG-005", "EK-001", "EK-002", "EK-003", "EK-004", "EK-006", "CT-001"} <= rules
+    assert {a["action"] for a in findings} == {"alert-only"}  # audit mode (the default)
+    assert first.response["extra"]["new"] == len(findings)
+
+    second = _sweep(seeded, "sweep-2")
+    summaries, findings = _split(seeded.alerts())
+    assert len(summaries) == 1 and findings == []
+    assert second.response["extra"]["new"] == 0 and second.response["extra"]["open"] == first.response["extra"]["open"]
+
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    _sweep(seeded, "sweep-3")
+    summaries, findings = _split(seeded.alerts())
+    assert [(a["rule_id"], a["resource_id"]) for a in findings] == [("SG-002", seeded.acct.node_sg)]
+    assert summaries[0]["extra"]["new"] == 1
+
+
+def test_changed_findings_are_alerted_again(seeded: Account) -> None:
+    _sweep(seeded, "sweep-1")
+    seeded.alerts()
+    # The same finding changes state: its exemption tag is added (alert-only -> exempt).
+    seeded.ec2.create_tags(Resources=[seeded.acct.bastion_sg], Tags=[{"Key": "eksguard:exempt", "Value": "true"}])
+    result = _sweep(seeded, "sweep-2")
+    _, findings = _split(seeded.alerts())
+    assert [(a["rule_id"], a["action"]) for a in findings] == [("SG-005", "exempt")]
+    assert result.response["extra"]["changed"] == 1 and result.response["extra"]["new"] == 0
+
+
+def test_summary_message_counts_by_rule_and_severity(seeded: Account) -> None:
+    from eksguard.alert.messages import CONTRACT_FIELDS
+
+    result = _sweep(seeded, "sweep-1")
+    summaries, findings = _split(seeded.alerts())
+    (summary,) = summaries
+    assert set(CONTRACT_FIELDS) <= set(summary)
+    assert summary["action"] == "alert-only" and summary["event_id"] == "sweep-1"
+    assert summary["_attributes"]["rule_id"] == "SWEEP"
+    assert summary["severity"] == "critical"  # CT-001: no trail in the stand-in
+    assert summary["extra"]["by_rule"] == dict(sorted(Counter(a["rule_id"] for a in findings).items()))
+    assert summary["extra"]["by_severity"] == dict(sorted(Counter(a["severity"] for a in findings).items()))
+    assert "Sweep of ap-northeast-2" in summary["summary"] and "EK-001" in summary["summary"]
+    assert result.response["extra"] == summary["extra"]
+
+
+def test_enforce_sweep_remediates_and_resolves(seeded: Account) -> None:
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    overrides = {"Mode": "enforce", "TrustedCidrs": OFFICE, "EnforceImdsv2": "true"}
+    result = _sweep(seeded, "sweep-1", **overrides)
+    _, findings = _split(seeded.alerts())
+    actions = {(a["rule_id"], a["resource_id"]): a["action"] for a in findings}
+    assert actions[("SG-002", seeded.acct.node_sg)] == "revoked"
+    assert actions[("EK-001", "legacy")] == actions[("EK-001", "demo")] == "restricted-endpoint"
+    assert actions[("EK-002", "legacy")] == "enabled-logging"
+    assert "new-launch-template-version" in actions.values()
+    assert (22, "0.0.0.0/0") not in seeded.ingress_sources(seeded.acct.node_sg)
+    eks = seeded.session.client("eks")
+    assert eks.describe_cluster(name="demo")["cluster"]["resourcesVpcConfig"]["publicAccessCidrs"] == [OFFICE]
+    assert result.response["extra"]["remediated"] >= 5 and result.response["extra"]["failed"] == 0
+    # Fixed things are not open any more: the next sweep has nothing new and nothing to change.
+    again = _sweep(seeded, "sweep-2", **overrides)
+    _, findings = _split(seeded.alerts())
+    assert findings == [] and again.response["extra"]["remediated"] == 0
+
+
+def test_redelivered_sweep_runs_once(seeded: Account) -> None:
+    first = _sweep(seeded, "sweep-1")
+    second = _sweep(seeded, "sweep-1")
+    assert second.response == first.response
+    summaries, _ = _split(seeded.alerts())
+    assert len(summaries) == 1
+
+
+def test_not_a_scheduled_event_is_rejected(seeded: Account) -> None:
+    event = json.loads((EVENTS / "sg-ingress-ssh-world-grouped-node.json").read_text())
+    result = invoke(seeded.app(), "SweepFunction", event)
+    assert result.ok and result.response["status"] == "rejected"
+    assert seeded.alerts() == []
+
+
+def test_reads_page_over_the_region_not_per_group(account: Account) -> None:
+    """1,200 security groups: a handful of DescribeSecurityGroupRules calls, never one per group."""
+    ec2 = account.ec2
+    vpc = account.acct.vpc_id
+    for i in range(1200):
+        ec2.create_security_group(GroupName=f"bulk-{i:04d}", Description="bulk", VpcId=vpc)
+    session = boto3.session.Session(region_name="ap-northeast-2")
+    calls: Counter[str] = Counter()
+    session.events.register("before-call", lambda model, **_: calls.update([model.name]))
+    app = account.app()
+    config = Config.from_env({"EKSGUARD_AUDIT_TABLE": app.context.physical["AuditTable"]["Ref"],
+                              "EKSGUARD_ALERT_TOPIC_ARN": app.context.physical["AlertTopic"]["Ref"]})
+    result = sweep.handle(_event("sweep-paging"), config, EksConfig(), Aws(session=session), datetime.now(UTC))
+    assert result.status == "processed"
+    assert 1 <= calls["DescribeSecurityGroupRules"] < 10
+    assert 1 <= calls["DescribeSecurityGroups"] < 10
+    assert result.extra["open"] > 0
+
+
+def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
+    issuer = seeded.session.client("eks").describe_cluster(name="demo")["cluster"]["identity"]["oidc"]["issuer"]
+    host = issuer.removeprefix("https://")
+    iam = seeded.session.client("iam")
+    provider = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                                   ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+    iam.create_role(RoleName="demo-aws-node", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{host}:aud": "sts.amazon.com",
+                                           f"{host}:sub": "system:serviceaccount:kube-system:aws-node"}}}]}))
+    _sweep(seeded, "sweep-regional")
+    _, findings = _split(seeded.alerts())
+    assert "IR-001" not in {a["rule_id"] for a in findings}  # not the IAM region: IAM is swept once, there
+    _sweep(seeded, "sweep-iam", DeployIamRules="always")
+    _, findings = _split(seeded.alerts())
+    assert [(a["rule_id"], a["resource_id"], a["action"]) for a in findings] == [
+        ("IR-001", "demo-aws-node", "alert-only")]
