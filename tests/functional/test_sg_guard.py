@@ -215,3 +215,16 @@ def test_malformed_event_is_rejected_and_changes_nothing(account: Account, case:
     assert result.response["status"] == "rejected" and result.response["reason"]
     assert account.rules(account.acct.node_sg) == before
     assert account.alerts() == []
+
+
+def test_event_from_another_region_is_rejected(account: Account) -> None:
+    """EventBridge delivers CloudTrail events only in their own region: another region is forged."""
+    SCENARIOS[0].mistake(account.ec2, account.acct)
+    event = json.loads((EVENTS / "sg-ingress-ssh-world-grouped-node.json").read_text())
+    event["region"] = event["detail"]["awsRegion"] = "eu-west-1"
+    before = account.rules(account.acct.node_sg)
+    result = account.invoke(event)
+    assert result.ok and result.response["status"] == "rejected"
+    assert "eu-west-1" in result.response["reason"]
+    assert account.rules(account.acct.node_sg) == before
+    assert account.alerts() == []

@@ -3,12 +3,24 @@
 Layout: ``pk = remediation#<id>``, ``sk = remediation``; the ``by-resource`` index (resource_id, time)
 answers "what did eksguard do to this group". Images are stored as JSON strings so they come back
 exactly as AWS returned them (a DynamoDB map would turn numbers into Decimals).
+
+Two more namespaces share the table (their items carry neither ``resource_id`` nor ``time``, so the
+``by-resource`` index never lists them):
+- ``pk = cluster#<region>#<name>``, ``sk = issuer#<issuer URL>``: the cluster -> OIDC issuer history
+  (DESIGN section 5), one item per issuer a cluster of that name has had, with ``first_seen``.
+- ``pk = sweep#<region>``, ``sk = finding#<fingerprint>``: the findings open after the last sweep of the
+  region. The fingerprint names the finding (rule, resource, target); ``state`` hashes what an alert
+  would say (severity, detail, action), so the next sweep alerts only on what is new or changed.
+
+Alert storm windows (``alert#<resource_id>#<rule_id>[#<target>]``) are not kept here but in the
+IdempotencyTable, under its TTL: see ``eksguard.aws.alert_window``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +95,57 @@ class AuditStore:
         item = self._client.get_item(TableName=self._table, Key=_key(remediation_id),
                                      ConsistentRead=True).get("Item")
         return from_item(item) if item else None
+
+
+    def record_cluster_issuer(self, region: str, cluster: str, issuer: str, cluster_arn: str, seen_at: str,
+                              event_id: str) -> bool:
+        """Add ``issuer`` to the cluster's issuer history; False when it was already there."""
+        item = {"pk": {"S": f"cluster#{region}#{cluster}"}, "sk": {"S": f"issuer#{issuer}"},
+                "cluster": {"S": cluster}, "cluster_arn": {"S": cluster_arn}, "issuer": {"S": issuer},
+                "region": {"S": region}, "first_seen": {"S": seen_at}, "event_id": {"S": event_id}}
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise AuditWriteError(f"issuer history write failed ({error_code(exc)}): {exc}") from exc
+        return True
+
+    def cluster_issuers(self, region: str, cluster: str) -> list[dict[str, Any]]:
+        return self._query(f"cluster#{region}#{cluster}")
+
+    def sweep_state(self, region: str) -> dict[str, dict[str, Any]]:
+        """Fingerprint -> the finding as the last sweep of ``region`` stored it."""
+        return {item["fingerprint"]: item for item in self._query(f"sweep#{region}")}
+
+    def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]],
+                         resolved: Iterable[str]) -> None:
+        """Store the findings open now and forget the resolved ones, 25 writes a request."""
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"},
+                                     "fingerprint": {"S": fp}, **{k: {"S": str(v)} for k, v in attrs.items()}}}}
+            for fp, attrs in open_findings.items()]
+        requests += [{"DeleteRequest": {"Key": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"}}}}
+                     for fp in resolved]
+        for start in range(0, len(requests), 25):
+            self._batch_write(requests[start:start + 25])
+
+    def _batch_write(self, batch: list[dict[str, Any]]) -> None:
+        pending = batch
+        for attempt in range(8):
+            result = self._client.batch_write_item(RequestItems={self._table: pending})
+            pending = result.get("UnprocessedItems", {}).get(self._table, [])
+            if not pending:
+                return
+            time.sleep(min(2.0, 0.05 * 2**attempt))  # DynamoDB asks for back-off on unprocessed items
+        raise AuditWriteError(f"sweep state: {len(pending)} write(s) still unprocessed after retries")
+
+    def _query(self, pk: str) -> list[dict[str, Any]]:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)
+        return [{k: v.get("S") for k, v in item.items() if k not in ("pk", "sk")}
+                for page in pages for item in page.get("Items", [])]
 
 
 def _key(remediation_id: str) -> dict[str, Any]:

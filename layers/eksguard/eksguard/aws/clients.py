@@ -62,6 +62,12 @@ def default() -> Aws:
     return _default
 
 
+def install(aws: Aws) -> None:
+    """Make ``aws`` the process-wide instance (the local runner keeps one per in-process container)."""
+    global _default
+    _default = aws
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints and mocks between cases)."""
     global _default

@@ -174,3 +174,18 @@ def revoke_rules(aws: Aws, region: str, group_id: str, is_egress: bool, rule_ids
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def read_region_sg_snapshot(aws: Aws, region: str) -> SgSnapshot:
+    """Every security group of the region with its rules, for the sweep and ``eksguard scan``: two paged
+    reads of 1000 per page over the whole region (never one call per group), then the clusters."""
+    ec2 = aws.client("ec2", region)
+    raw_groups = [g for page in ec2.get_paginator("describe_security_groups").paginate(
+        PaginationConfig={"PageSize": 1000}) for g in page.get("SecurityGroups", [])]
+    rules: dict[str, list[SgRule]] = {}
+    for page in ec2.get_paginator("describe_security_group_rules").paginate(PaginationConfig={"PageSize": 1000}):
+        for raw in page.get("SecurityGroupRules", []):
+            rules.setdefault(raw["GroupId"], []).append(to_rule(raw))
+    clusters = read_clusters(aws, region, vpc_ids={g.get("VpcId", "") for g in raw_groups})
+    groups = tuple(build_group(g, rules.get(g["GroupId"], ()), clusters) for g in raw_groups)
+    return SgSnapshot(groups, clusters)

@@ -74,7 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--template")
     demo.add_argument("--mode", choices=("audit", "enforce"), default="enforce")
 
+    from eksguard.cli import rollback, scan
+
+    rollback.add_parser(sub)
+    scan.add_parser(sub)
+
     args = parser.parse_args(argv)
+    if args.command == "rollback":
+        return rollback.run(args)
+    if args.command == "scan":
+        return scan.run(args)
     handler = {"up": _up, "provision": _provision, "invoke": _invoke, "replay": _replay, "demo": _demo}
     return handler[args.local_command](args)
 

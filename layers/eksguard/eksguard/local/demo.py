@@ -15,6 +15,9 @@ from typing import Any, TextIO
 
 import boto3
 
+from eksguard.local.demo_cluster import cluster_chapter
+from eksguard.local.demo_irsa import irsa_chapter
+from eksguard.local.demo_slack import slack_chapter
 from eksguard.local.invoke import LocalApp, load_app
 from eksguard.local.replay import Routed, replay
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
@@ -129,7 +132,9 @@ def security_group_chapter(demo: DemoContext) -> bool:
 
 
 # The demo's chapters, in order. Each prints its own before/after and returns False on a failure.
-CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter,)
+# slack_chapter stays last: it delivers every alert the chapters before it published.
+CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter, irsa_chapter, cluster_chapter,
+                                                      slack_chapter)
 
 
 def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:

@@ -95,10 +95,16 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
     # The endpoint is part of the container's identity: clients made at import are bound to it.
     warm_key = (spec.logical_id, tuple(sorted({**env, "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")}.items())))
     cold = warm_key not in _warm
-    with _environment(env, fresh_clients=cold), _code_paths(spec), contextlib.redirect_stdout(logs):
+    with _environment(env), _code_paths(spec), contextlib.redirect_stdout(logs):
+        from eksguard.aws import clients
+
         if cold:
-            _warm[warm_key] = _load_handler(spec)
-        handler = _warm[warm_key]
+            # A container of its own: a fresh client set (in its region, at its endpoint), then the import.
+            clients.reset()
+            container_clients = clients.default()
+            _warm[warm_key] = (_load_handler(spec), container_clients)
+        handler, container_clients = _warm[warm_key]
+        clients.install(container_clients)  # in-process containers take turns with the one global set
         try:
             response = handler(event, FakeLambdaContext(spec, app.context))
             error = None
@@ -110,8 +116,8 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
     return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000, logs.getvalue(), cold)
 
 
-# Handlers already imported, by function and environment: a warm container, as Lambda reuses one.
-_warm: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+# Handlers already imported, with their clients, by function and environment: a warm container.
+_warm: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, Any]] = {}
 
 
 def reset_warm() -> None:
@@ -122,9 +128,9 @@ def reset_warm() -> None:
 def _load_handler(spec: FunctionSpec) -> Any:
     module_name, _, attr = spec.handler.rpartition(".")
     path = spec.code_uri / (module_name.replace(".", "/") + ".py")
-    # A uniquely named module per cold start: module-level state (clients, env reads) as in a new container.
-    unique = f"_eksguard_local_{spec.logical_id}_{uuid.uuid4().hex}"
-    module_spec = importlib.util.spec_from_file_location(unique, path)
+    # Loaded afresh per cold start (module-level state as in a new container) under the name Lambda
+    # gives it: Powertools idempotency keys include it, so they must match across processes.
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
         raise FileNotFoundError(f"handler module not found: {path}")
     module = importlib.util.module_from_spec(module_spec)
@@ -133,13 +139,9 @@ def _load_handler(spec: FunctionSpec) -> Any:
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str], fresh_clients: bool) -> Iterator[None]:
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update({k: str(v) for k, v in env.items()})
-    from eksguard.aws import clients
-
-    if fresh_clients:
-        clients.reset()
     try:
         yield
     finally:

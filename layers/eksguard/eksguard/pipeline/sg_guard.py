@@ -41,6 +41,11 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
         change = parse_sg_change(event)
     except EventError as exc:
         return GuardResult("rejected", ctx.event_id, ctx.event_name, str(exc))
+    if ctx.region != aws.home_region:
+        # EventBridge delivers a CloudTrail event only in the region of the call, where this guard runs:
+        # another region here means a forged or mis-routed event, and reading there would act on it.
+        return GuardResult("rejected", ctx.event_id, ctx.event_name,
+                           f"event from region {ctx.region!r} delivered to the guard in {aws.home_region!r}")
     if not ctx.account:
         ctx = _with_account(ctx, aws.account_id())
 
@@ -115,6 +120,7 @@ def build_message(outcome: SgOutcome, ctx: EventContext, config: Config) -> Aler
         detail=finding.detail,
         related_rules=tuple(f.rule_id for f in action.related),
         error=outcome.error,
+        target_id=finding.target_id or "",
         how_to_exempt=f"tag {finding.resource_id} with {config.exempt_tag_key}=true or "
                       f"{config.exempt_tag_key}=YYYY-MM-DD",
     )

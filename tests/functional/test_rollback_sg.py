@@ -1,0 +1,94 @@
+"""Rolling back a security-group revoke restores the rule exactly and keeps the guard off it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from tests.functional.conftest import Account
+from tests.paths import EVENTS
+
+from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
+from eksguard.aws import clients
+from eksguard.aws.audit import AuditStore
+from eksguard.local.demo import SCENARIOS
+
+TODAY = date(2026, 11, 22)
+
+
+def _comparable(rule: dict) -> dict:  # type: ignore[type-arg]
+    return {k: v for k, v in rule.items() if k not in ("SecurityGroupRuleId", "SecurityGroupRuleArn")}
+
+
+def _revoked(account: Account) -> tuple[str, dict]:  # type: ignore[type-arg]
+    """Make the grouped-SSH mistake with a described rule, let the guard revoke it; return its audit id."""
+    SCENARIOS[0].mistake(account.ec2, account.acct)
+    result = account.invoke("sg-ingress-ssh-world-grouped-node")
+    (action,) = result.response["actions"]
+    (record,) = account.audit_records()
+    assert action["status"] == "revoked" and record["outcome"] == "revoked"
+    account.alerts()
+    return record["remediation_id"], record["before_image"]
+
+
+def _request(account: Account, rid: str, **kw: object) -> RollbackRequest:
+    topic = account.app().context.physical["AlertTopic"]["Ref"]
+    return RollbackRequest(remediation_id=rid, actor="arn:aws:iam::123456789012:user/oncall", today=TODAY,
+                           time=datetime(2026, 11, 22, 9, tzinfo=UTC).isoformat(), alert_topic_arn=topic,
+                           **kw)  # type: ignore[arg-type]
+
+
+def _store(account: Account) -> AuditStore:
+    clients.reset()
+    return AuditStore(clients.default(), account.app().context.physical["AuditTable"]["Ref"])
+
+
+def test_rollback_restores_the_exact_rule_and_exempts_the_group(account: Account) -> None:
+    rid, before = _revoked(account)
+    result = rollback(clients.default(), _store(account), _request(account, rid))
+    assert result.status == "rolled-back", result.error
+    restored = [r for r in account.rules(account.acct.node_sg) if r.get("CidrIpv4") == "0.0.0.0/0"
+                and not r["IsEgress"]]
+    assert [_comparable(r) for r in restored] == [_comparable(before)]
+    assert restored[0]["Description"] == "temp debug"
+    tags = {t["Key"]: t["Value"] for t in account.ec2.describe_security_groups(
+        GroupIds=[account.acct.node_sg])["SecurityGroups"][0].get("Tags", [])}
+    assert tags["eksguard:exempt"] == "2026-11-29"
+    (alert,) = account.alerts()
+    assert alert["action"] == "rolled-back" and alert["after"]["CidrIpv4"] == "0.0.0.0/0"
+    records = {r["remediation_id"]: r for r in account.audit_records()}
+    assert records[rid]["outcome"] == "rolled-back"
+    assert records[result.rollback_id]["action"] == "rolled-back"
+
+
+def test_the_guard_leaves_the_restored_rule_alone(account: Account) -> None:
+    rid, _ = _revoked(account)
+    rollback(clients.default(), _store(account), _request(account, rid))
+    account.alerts()
+    event = json.loads((EVENTS / "sg-ingress-ssh-world-grouped-node.json").read_text())
+    event["detail"]["eventID"] = "the-event-the-restore-produced"
+    result = account.invoke(event)
+    assert [a["action"] for a in result.response["actions"]] == ["exempt"]
+    assert (22, "0.0.0.0/0") in account.ingress_sources(account.acct.node_sg)
+
+
+def test_dry_run_changes_nothing(account: Account) -> None:
+    rid, before = _revoked(account)
+    rules_before = account.rules(account.acct.node_sg)
+    result = rollback(clients.default(), _store(account), _request(account, rid, dry_run=True))
+    assert result.status == "would-roll-back" and result.restored == before
+    assert account.rules(account.acct.node_sg) == rules_before
+    assert account.alerts() == []
+
+
+def test_rollback_twice_is_refused(account: Account) -> None:
+    rid, _ = _revoked(account)
+    rollback(clients.default(), _store(account), _request(account, rid))
+    with pytest.raises(RollbackError, match="already rolled back"):
+        rollback(clients.default(), _store(account), _request(account, rid))
+
+
+def test_unknown_remediation_is_a_clear_error(account: Account) -> None:
+    with pytest.raises(RollbackError, match="no remediation"):
+        rollback(clients.default(), _store(account), _request(account, "00000000-0000-0000-0000-000000000000"))
