@@ -8,8 +8,6 @@ and an alert (``rolled-back``, or ``failed``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -19,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from eksguard.alert.irsa import rollback_message
+from eksguard.apply import rollback_sg
 from eksguard.apply.irsa import DONE as TRUST_DONE
 from eksguard.apply.irsa import RESOURCE_TYPE as TRUST
 from eksguard.aws import iam, sns
@@ -76,18 +75,6 @@ def rollback(aws: Aws, audit: AuditStore, request: RollbackRequest) -> RollbackR
     if not request.dry_run and not request.alert_topic_arn:
         raise RollbackError("no alert topic: a rollback is always alerted (pass --alert-topic-arn or --stack-name)")
     return restorer(aws, audit, record, request)
-
-
-def _restore_security_group_rule(aws: Aws, audit: AuditStore, record: Mapping[str, Any],
-                                 request: RollbackRequest) -> RollbackResult:
-    if importlib.util.find_spec("eksguard.apply.rollback_sg") is None:
-        raise NotImplementedError(
-            "rollback of security-group-rule remediations is not available in this build: re-authorize the rule "
-            f"from the audit record's before_image (remediation {request.remediation_id}, group "
-            f"{record.get('resource_id')})")
-    restorer = importlib.import_module("eksguard.apply.rollback_sg")  # the security-group restorer
-    result: RollbackResult = restorer.restore(aws, audit, record, request)
-    return result
 
 
 def _restore_trust(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: RollbackRequest) -> RollbackResult:
@@ -154,5 +141,5 @@ def _put_back_tag(aws: Aws, role: str, key: str, previous: str | None) -> str:
 
 RESTORERS: dict[str, Restorer] = {
     TRUST: _restore_trust,
-    "security-group-rule": _restore_security_group_rule,
+    rollback_sg.RESOURCE_TYPE: rollback_sg.restore,
 }
