@@ -30,10 +30,11 @@ from tests.support.botocore_hooks import record_calls
 
 from eksguard.aws import clients
 from eksguard.config import Config, Mode
+from eksguard.config_eks import EksConfig
 from eksguard.local.invoke import load_app
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, seed_demo
 from eksguard.local.standin import apply_moto_patches
-from eksguard.pipeline import sg_guard
+from eksguard.pipeline import cluster_guard, irsa_guard, sg_guard
 
 EXAMPLES = int(os.environ.get("EKSGUARD_FUZZ_EXAMPLES", "150"))
 MUTATING_SERVICES = ("ec2.", "eks.", "iam.")
@@ -67,6 +68,11 @@ def _seeds(own: str, reference: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
 # Every guard the project has, with the payloads it is meant to read.
 GUARDS = (
     Guard("sg-guard", sg_guard.handle, _seeds("sg-*.json", ("AuthorizeSecurityGroup", "CreateSecurityGroup"))),
+    Guard("irsa-guard", irsa_guard.handle,
+          _seeds("iam-*.json", ("CreateRole", "UpdateAssumeRolePolicy", "AttachRolePolicy"))),
+    Guard("cluster-guard", lambda raw, config, aws, now: cluster_guard.handle(raw, config, EksConfig(), aws, now),
+          _seeds("e[kc]*-*.json", ("CreateCluster", "CreateAccessEntry", "AssociateAccessPolicy",
+                                   "ModifyInstanceMetadataOptions", "RunInstances"))),
 )
 
 json_leaf = st.one_of(
@@ -103,7 +109,8 @@ def _mutate(event: Any, path: tuple[Any, ...], kind: str, replacement: Any) -> A
     elif kind == "null":
         parent[last] = None
     elif kind == "huge":
-        parent[last] = {"items": [{"cidrIp": "0.0.0.0/0", "groupId": "sg-1"}] * 5000}
+        # Distinct items: one shared dict would let a later mutation multiply into millions of nodes.
+        parent[last] = {"items": [{"cidrIp": "0.0.0.0/0", "groupId": "sg-1"} for _ in range(5000)]}
     elif kind == "listify":
         parent[last] = [parent[last]]
     else:

@@ -1,4 +1,4 @@
-"""``eksguard``: local stand-in commands (no Docker) and, later, scan/rollback/history."""
+"""``eksguard``: posture scan, rollback and history, and the local stand-in commands (no Docker)."""
 
 from __future__ import annotations
 
@@ -74,16 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--template")
     demo.add_argument("--mode", choices=("audit", "enforce"), default="enforce")
 
-    from eksguard.cli import rollback, scan
+    from eksguard.cli import history, rollback, scan
 
     rollback.add_parser(sub)
     scan.add_parser(sub)
+    history.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "rollback":
         return rollback.run(args)
     if args.command == "scan":
         return scan.run(args)
+    if args.command == "history":
+        return history.run(args)
     handler = {"up": _up, "provision": _provision, "invoke": _invoke, "replay": _replay, "demo": _demo}
     return handler[args.local_command](args)
 

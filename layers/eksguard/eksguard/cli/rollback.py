@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
     rb.add_argument("--template", help="template.yaml, to find the stand-in's resources (AWS_ENDPOINT_URL)")
 
 
-def _locations(args: argparse.Namespace) -> tuple[str, str]:
+def locations(args: argparse.Namespace) -> tuple[str, str]:
     table = args.audit_table or os.environ.get("EKSGUARD_AUDIT_TABLE", "")
     topic = args.alert_topic_arn or os.environ.get("EKSGUARD_ALERT_TOPIC_ARN", "")
     if (not table or not topic) and args.stack_name:
@@ -48,7 +48,7 @@ def _locations(args: argparse.Namespace) -> tuple[str, str]:
         physical = load_app(find_template(args.template), {}).context.physical
         table, topic = table or physical["AuditTable"]["Ref"], topic or physical["AlertTopic"]["Ref"]
     if not table:
-        raise SystemExit("eksguard rollback: which audit table? pass --audit-table or --stack-name")
+        raise SystemExit("eksguard: which audit table? pass --audit-table or --stack-name")
     return table, topic
 
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from eksguard.aws.audit import AuditStore
     from eksguard.aws.clients import Aws
 
-    table, topic = _locations(args)
+    table, topic = locations(args)
     aws = Aws()
     now = datetime.now(UTC)
     actor = aws.client("sts").get_caller_identity()["Arn"]

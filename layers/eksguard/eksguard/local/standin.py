@@ -3,6 +3,7 @@
 Gaps filled here (moto 5.2.5), never by weakening the product:
 - EKS ``describe_cluster`` has no ``resourcesVpcConfig.vpcId``; AWS always returns it. We add it from
   the cluster's subnets when the cluster is created.
+- EKS ``list_nodegroups`` of a missing cluster fails with a KeyError instead of ResourceNotFoundException.
 - ``clusterSecurityGroupId`` is absent too: eksguard already finds the cluster security group by the
   ``aws:eks:cluster-name`` tag (as it must for old clusters), so that gap is left open on purpose.
 """
@@ -37,6 +38,20 @@ def apply_moto_patches() -> None:
         return cluster
 
     EKSBackend.create_cluster = create_cluster  # type: ignore[method-assign]
+
+    # moto raises a bare KeyError (a 500) for the node groups of a cluster that does not exist;
+    # AWS answers ResourceNotFoundException, which eksguard handles (a cluster deleted meanwhile).
+    from moto.eks.exceptions import ResourceNotFoundException
+
+    original_list = EKSBackend.list_nodegroups
+
+    def list_nodegroups(self: EKSBackend, cluster_name: str, *args: Any, **kwargs: Any) -> Any:
+        if cluster_name not in self.clusters:
+            raise ResourceNotFoundException(clusterName=cluster_name, nodegroupName=None, fargateProfileName=None,
+                                            addonName=None, message=f"No cluster found for name: {cluster_name}.")
+        return original_list(self, cluster_name, *args, **kwargs)
+
+    EKSBackend.list_nodegroups = list_nodegroups  # type: ignore[method-assign]
     _patched = True
 
 
