@@ -13,6 +13,7 @@ from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.local.demo import SCENARIOS
+from eksguard.local.invoke import invoke
 
 TODAY = date(2026, 11, 22)
 
@@ -92,3 +93,19 @@ def test_rollback_twice_is_refused(account: Account) -> None:
 def test_unknown_remediation_is_a_clear_error(account: Account) -> None:
     with pytest.raises(RollbackError, match="no remediation"):
         rollback(clients.default(), _store(account), _request(account, "00000000-0000-0000-0000-000000000000"))
+
+
+def test_rollback_function_restores_on_demand(account: Account) -> None:
+    """The RollbackFunction of the template: same restore, invoked with a payload."""
+    rid, _ = _revoked(account)
+    app = account.app(Mode="enforce")
+    dry = invoke(app, "RollbackFunction", {"remediation_id": rid, "dry_run": True})
+    assert dry.ok and dry.response["status"] == "would-roll-back"
+    assert (22, "0.0.0.0/0") not in account.ingress_sources(account.acct.node_sg)
+    done = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    assert (22, "0.0.0.0/0") in account.ingress_sources(account.acct.node_sg)
+    assert [a["action"] for a in account.alerts()] == ["rolled-back"]
+    refused = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert refused.ok and refused.response["status"] == "refused" and "already" in refused.response["reason"]
+    assert invoke(app, "RollbackFunction", {"nothing": 1}).response["status"] == "rejected"

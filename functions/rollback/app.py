@@ -1,0 +1,44 @@
+"""Rollback: restore one remediation's before-image, on demand (no event source).
+
+    aws lambda invoke --function-name <RollbackFunction> \
+        --payload '{"remediation_id": "...", "dry_run": true}' --cli-binary-format raw-in-base64-out out.json
+
+The same code as `eksguard rollback`, for operators who may invoke the function but hold no write
+permission on security groups or roles themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
+from eksguard.aws import clients
+from eksguard.aws.audit import AuditStore
+from eksguard.config import Config
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(log_event=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    remediation_id = event.get("remediation_id") if isinstance(event, dict) else None
+    if not isinstance(remediation_id, str) or not remediation_id:
+        return {"status": "rejected", "reason": 'the payload must be {"remediation_id": "...", "dry_run": bool}'}
+    config, aws, now = Config.from_env(), clients.default(), datetime.now(UTC)
+    request = RollbackRequest(
+        remediation_id=remediation_id, actor=f"lambda:{context.function_name} (invoked)", today=now.date(),
+        time=now.strftime("%Y-%m-%dT%H:%M:%SZ"), exempt_tag_key=config.exempt_tag_key,
+        alert_topic_arn=config.alert_topic_arn, dry_run=event.get("dry_run") is True, force=event.get("force") is True)
+    try:
+        result = rollback(aws, AuditStore(aws, config.audit_table), request)
+    except RollbackError as exc:
+        logger.warning("rollback refused", extra={"reason": str(exc)})
+        return {"status": "refused", "reason": str(exc)}
+    logger.info("rollback done", extra=result.to_dict())
+    return result.to_dict()
