@@ -45,7 +45,7 @@ demo: setup
 	$(TEST_ENV) $(BIN)/eksguard local demo
 
 test: setup
-	$(TEST_ENV) $(BIN)/pytest
+	$(TEST_ENV) $(if $(wildcard $(SAMVENV)/bin/python),SAM_PYTHON=$(abspath $(SAMVENV)/bin/python)) $(BIN)/pytest
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz
