@@ -16,13 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_patched = False
 
-
-def apply_moto_patches() -> None:
-    global _patched
-    if _patched:
-        return
+def _patch_cluster_basics() -> None:
     from moto.ec2.models import ec2_backends
     from moto.eks.models import EKSBackend
 
@@ -52,7 +47,6 @@ def apply_moto_patches() -> None:
         return original_list(self, cluster_name, *args, **kwargs)
 
     EKSBackend.list_nodegroups = list_nodegroups  # type: ignore[method-assign]
-    _patched = True
 
 
 def free_port() -> int:
@@ -267,17 +261,6 @@ def _patch_launch_template_versions() -> None:
     LaunchTemplates.create_launch_template_version = create_launch_template_version  # type: ignore[method-assign]
 
 
-# Every stand-in gets the cluster-posture gaps filled too: wrap the entry point moto_server() and the
-# tests call, so its existing callers need no change.
-_apply_base_patches = apply_moto_patches
-
-
-def _apply_all_patches() -> None:
-    _apply_base_patches()
-    apply_cluster_posture_patches()
-
-
-apply_moto_patches = _apply_all_patches
 
 
 # -- IRSA gaps (moto 5.2.5), for the IRSA guard ---------------------------------------------------------
@@ -345,12 +328,15 @@ def _patch_managed_policies() -> None:
     IAMBackend.__init__ = init  # type: ignore[method-assign]
 
 
-_apply_patches_before_irsa = apply_moto_patches
+_patched = False
 
 
-def _apply_patches_with_irsa() -> None:
-    _apply_patches_before_irsa()
+def apply_moto_patches() -> None:
+    """Fill every moto gap above, once per process (moto_server() and the tests call this)."""
+    global _patched
+    if _patched:
+        return
+    _patch_cluster_basics()
+    apply_cluster_posture_patches()
     apply_irsa_patches()
-
-
-apply_moto_patches = _apply_patches_with_irsa
+    _patched = True
