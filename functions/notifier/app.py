@@ -1,9 +1,12 @@
-"""Notifier: subscribed to the alert topic (see template.yaml); posts each alert to Slack and, with
-SecurityHubExport=true, imports it into Security Hub as an ASFF finding."""
+"""Notifier: subscribed to the alert topic (see template.yaml); posts each alert to Slack, with
+SecurityHubExport=true imports it into Security Hub as an ASFF finding, and with CentralEventBusArn
+forwards it to the organization's central bus. In the central stack it also receives every member's
+findings from that bus and posts them to one Slack stream, labelled with account alias and region."""
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,19 +21,23 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard.alert.webhook import SlackWebhook
-from eksguard.aws import clients
+from eksguard.aws import clients, findings_bus
 from eksguard.pipeline import notifier
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# SNS delivers at least once: one Slack post per SNS message id.
+# SNS and EventBridge deliver at least once: one Slack post per SNS message id, and per forwarded
+# finding (its detail, which is the same when a member's notifier retried after a failed Slack post).
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""),
                                        boto3_client=clients.default().client("dynamodb"))
-idempotency = IdempotencyConfig(event_key_jmespath="Records[0].Sns.MessageId", expires_after_seconds=48 * 3600)
-# The webhook URL is cached for five minutes: a rotated secret is picked up without a redeploy.
-SECRET_MAX_AGE_SECONDS = 300
+idempotency = IdempotencyConfig(event_key_jmespath="Records[0].Sns.MessageId || detail",
+                                expires_after_seconds=48 * 3600)
+# The webhook URL and the account alias are cached for five minutes: a rotated secret or a renamed
+# account is picked up without a redeploy.
+SECRET_MAX_AGE_SECONDS = ALIAS_MAX_AGE_SECONDS = 300
 _secrets: SecretsProvider | None = None
+_alias: tuple[float, str] | None = None
 
 
 def _webhook_url(secret_arn: str) -> Any:
@@ -40,7 +47,14 @@ def _webhook_url(secret_arn: str) -> Any:
     return _secrets.get(secret_arn, max_age=SECRET_MAX_AGE_SECONDS)
 
 
-@logger.inject_lambda_context(correlation_id_path="Records[0].Sns.MessageId", log_event=False)
+def _account_alias() -> str:
+    global _alias
+    if _alias is None or time.monotonic() - _alias[0] > ALIAS_MAX_AGE_SECONDS:
+        _alias = (time.monotonic(), findings_bus.account_alias(clients.default()))
+    return _alias[1]
+
+
+@logger.inject_lambda_context(correlation_id_path="Records[0].Sns.MessageId || id", log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @idempotent(persistence_store=persistence, config=idempotency)
@@ -49,9 +63,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     arn = config.slack_secret_arn
     slack = SlackWebhook(lambda: _webhook_url(arn)) if arn else None
     results = []
-    for result in notifier.handle_event(event, config, clients.default(), slack, datetime.now(UTC)):
+    outputs = notifier.Outputs(clients.default(), slack, _account_alias)
+    for result in notifier.handle_event(event, config, outputs, datetime.now(UTC)):
         if result.status == "rejected":
-            logger.error("alert rejected: not an SNS event or it breaks the SNS contract",
+            logger.error("alert rejected: not an alert event or it breaks the SNS contract",
                          extra={"reason": result.reason})
         else:
             logger.info("alert delivered", extra=result.to_dict())

@@ -81,7 +81,8 @@ def test_slack_gets_exactly_the_alert_as_block_kit(notifier: Notifier) -> None:
     assert result.ok, result.error
     assert result.response["results"] == [{"status": "delivered", "rule_id": "SG-002", "action": "revoked",
                                            "resource_id": notifier.account.acct.node_sg, "slack": True,
-                                           "security_hub": True, "reason": None}]
+                                           "security_hub": True, "forwarded": False, "origin": None,
+                                           "reason": None}]
     alert = AlertMessage.from_json(notification["Message"])
     assert notifier.receiver.payloads == [build_payload(alert)]
     (payload,) = notifier.receiver.payloads
@@ -196,7 +197,9 @@ def test_an_event_that_is_not_from_sns_is_rejected(notifier: Notifier) -> None:
     assert result.ok
     assert result.response["results"] == [{"status": "rejected", "rule_id": None, "action": None,
                                            "resource_id": None, "slack": False, "security_hub": False,
-                                           "reason": "not an SNS event: it has no Records"}]
+                                           "forwarded": False, "origin": None,
+                                           "reason": "not an SNS event (it has no Records) nor an eksguard "
+                                                     "finding from the central bus"}]
     assert notifier.receiver.received == []
 
 

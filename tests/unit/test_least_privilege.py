@@ -20,7 +20,7 @@ NO_RESOURCE_LEVEL = frozenset({
     "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates", "ec2:DescribeInstances", "ec2:DescribeVpcs", "eks:ListClusters",
     "iam:ListRoles", "iam:ListOpenIDConnectProviders", "iam:ListPolicies", "cloudtrail:DescribeTrails",
-    "sts:GetCallerIdentity",
+    "sts:GetCallerIdentity", "iam:ListAccountAliases",
 })
 
 
@@ -28,7 +28,9 @@ def _widest_parameters(template: dict[str, Any]) -> dict[str, str]:
     """Every switch that can only add permissions, turned on."""
     widest = {"Mode": "enforce", "DeployIamRules": "always", "EnforceImdsv2": "true", "SecurityHubExport": "true",
               "SlackWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
-              "TrustedCidrs": "203.0.113.0/24"}
+              "TrustedCidrs": "203.0.113.0/24",
+              # A member that forwards findings (the central stack adds a bus policy, no function permission).
+              "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings"}
     return {k: v for k, v in widest.items() if k in template.get("Parameters", {})}
 
 
@@ -38,6 +40,8 @@ ARN_PATTERNS = {
     "AWS::SQS::Queue": "arn:aws:sqs:us-east-1:123456789012:{}",
     "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-AbCdEf",
     "AWS::Serverless::Function": "arn:aws:lambda:us-east-1:123456789012:function:{}",
+    "AWS::Events::EventBus": "arn:aws:events:us-east-1:123456789012:event-bus/{}",
+    "AWS::IAM::Role": "arn:aws:iam::123456789012:role/eksguard/{}",
 }
 
 

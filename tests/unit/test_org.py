@@ -150,6 +150,8 @@ def test_stackset_is_service_managed_and_auto_deploys() -> None:
     assert props["OperationPreferences"]["RegionConcurrencyType"] == "PARALLEL"
     (group,) = props["StackInstancesGroup"]
     assert group["DeploymentTargets"]["OrganizationalUnitIds"] == {"Ref": "OrganizationalUnitIds"}
+    # The security account (central stack) can be left out of its OU's rollout.
+    assert group["DeploymentTargets"]["AccountFilterType"] == {"Fn::If": ["HasExclusions", "DIFFERENCE", "NONE"]}
     assert group["Regions"] == {"Ref": "Regions"}
     assert doc["Parameters"]["OrganizationalUnitIds"]["Type"] == "CommaDelimitedList"
     assert doc["Parameters"]["Regions"]["Type"] == "CommaDelimitedList"
@@ -161,6 +163,5 @@ def test_stackset_passes_only_parameters_the_member_template_has() -> None:
     (stackset,) = [r for r in doc["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
     passed = {p["ParameterKey"] for p in stackset["Properties"]["Parameters"]}
     member_params = set(yaml.load(TEMPLATE.read_text(), Loader=_load_transform()._CfnLoader)["Parameters"])
-    assert passed == {"Mode", "Scope"}
+    assert passed == {"Mode", "Scope", "CentralEventBusArn", "GuardReservedConcurrency"}
     assert passed <= member_params
-    assert "CentralEventBusArn" in doc["Parameters"]  # reserved for the central findings bus

@@ -38,12 +38,17 @@ _BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
 _ITALIC = re.compile(r"(?<!\w)_([^_\n]+)_(?!\w)")
 
 
-def build_payload(message: AlertMessage) -> dict[str, Any]:
-    """The webhook body: ``text`` (the notification and screen-reader fallback) and ``blocks``."""
+def build_payload(message: AlertMessage, origin: str = "") -> dict[str, Any]:
+    """The webhook body: ``text`` (the notification and screen-reader fallback) and ``blocks``.
+
+    ``origin`` labels the central stream's messages (``alias (account) / region``): one channel carries
+    every account of the organization, so the label leads both the header and the notification."""
+    label = f"[{origin}] " if origin else ""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(f"{SEVERITY_EMOJI.get(message.severity, '')} {message.severity.upper()} "
-                                          f"{message.rule_id} {message.title}".strip(), HEADER_LIMIT)},
-        {"type": "section", "text": _mrkdwn(_escape(message.summary)), "fields": _facts(message)},
+        {"type": "header", "text": _plain(f"{SEVERITY_EMOJI.get(message.severity, '')} {label}"
+                                          f"{message.severity.upper()} {message.rule_id} {message.title}".strip(),
+                                          HEADER_LIMIT)},
+        {"type": "section", "text": _mrkdwn(_escape(message.summary)), "fields": _facts(message, origin)},
         {"type": "section", "fields": [
             _mrkdwn(f"*Before*\n{_image(message.before)}", FIELD_LIMIT),
             _mrkdwn(f"*After*\n{_after(message)}", FIELD_LIMIT),
@@ -55,17 +60,18 @@ def build_payload(message: AlertMessage) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _mrkdwn(
             f"*Undo this change*\n`eksguard rollback {message.remediation_id}`")})
     blocks.append({"type": "context", "elements": _context(message)})
-    fallback = f"[{message.severity.upper()}] {message.rule_id} {message.action} on {message.resource_id}: " \
+    fallback = f"{label}[{message.severity.upper()}] {message.rule_id} {message.action} on {message.resource_id}: " \
                f"{message.summary}"
     return {"text": _escape(fallback)[:TEXT_LIMIT], "blocks": blocks}
 
 
-def _facts(message: AlertMessage) -> list[dict[str, Any]]:
+def _facts(message: AlertMessage, origin: str) -> list[dict[str, Any]]:
     resource = _escape(message.resource_id or message.resource_arn)
     url = console_url(message)
+    where = _escape(origin) if origin else f"{message.account} / {message.region}"
     return [
         _mrkdwn(f"*Resource*\n<{url}|{resource}>" if url else f"*Resource*\n`{resource}`", FIELD_LIMIT),
-        _mrkdwn(f"*Account / region*\n{message.account} / {message.region}", FIELD_LIMIT),
+        _mrkdwn(f"*Account / region*\n{where}", FIELD_LIMIT),
         _mrkdwn(f"*Changed by*\n{_escape(message.actor or 'unknown')}", FIELD_LIMIT),
         _mrkdwn(f"*When*\n{_escape(message.time or 'unknown')}", FIELD_LIMIT),
         _mrkdwn(f"*What eksguard did*\n{WHAT_EKSGUARD_DID.get(message.action, message.action)}", FIELD_LIMIT),

@@ -13,7 +13,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class LocalApp:
     template_path: Path
     context: LocalContext
     functions: Mapping[str, FunctionSpec]
+    # The credentials of the account the app was loaded into: Lambda hands a function its role's
+    # credentials in these variables, so an app loaded with another account's session runs there.
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,17 @@ def load_app(template_path: str | Path, overrides: Mapping[str, str], session: b
     physical = provision(template_path, base, session)
     ctx = LocalContext(account_id=account, region=region, parameters=dict(overrides), physical=physical)
     template = load_template(template_path)
-    return LocalApp(Path(template_path), ctx, functions(template, TemplateResolver(template, ctx)))
+    return LocalApp(Path(template_path), ctx, functions(template, TemplateResolver(template, ctx)),
+                    _credential_env(session))
+
+
+def _credential_env(session: boto3.session.Session) -> dict[str, str]:
+    found = session.get_credentials()
+    if found is None:
+        return {}
+    creds = found.get_frozen_credentials()
+    env = {"AWS_ACCESS_KEY_ID": creds.access_key, "AWS_SECRET_ACCESS_KEY": creds.secret_key}
+    return {**env, "AWS_SESSION_TOKEN": creds.token} if creds.token else env
 
 
 def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, str] | None = None) -> Invocation:
@@ -82,6 +95,7 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
                        f"(functions: {', '.join(sorted(app.functions))})")
     spec = app.functions[logical_id]
     env = {
+        **app.credentials,
         **spec.environment,
         **(extra_env or {}),
         "AWS_REGION": app.context.region,

@@ -46,15 +46,25 @@ def provision(template_path: str | Path, ctx_base: LocalContext, session: boto3.
     """Create (or find) every deployed stateful resource; return the ``physical`` map for LocalContext."""
     template = load_template(template_path)
     physical: Physical = {lid: dict(attrs) for lid, attrs in ctx_base.physical.items()}
+    names = _local_names(template, ctx_base)
     clients = _Clients(session, ctx_base.region)
     for spec in stateful_resources(template, TemplateResolver(template, ctx_base)):
         if not spec.deployed:
             continue
         # Resolve only now: a queue's RedrivePolicy needs the Arn of the DLQ created a moment ago.
-        resolver = TemplateResolver(template, replace(ctx_base, physical=physical))
+        resolver = TemplateResolver(template, replace(ctx_base, physical={**names, **physical}))
         create = _PROVISIONERS[spec.type]
         physical[spec.logical_id] = create(clients, spec.logical_id, spec.properties(resolver))
     return physical
+
+
+def _local_names(template: Mapping[str, Any], ctx: LocalContext) -> Physical:
+    """Functions and roles are not created locally, but rules name them (a target, a role): give them the
+    ARNs they would have, by logical id, so those rules resolve."""
+    arns = {"AWS::Serverless::Function": f"arn:{ctx.partition}:lambda:{ctx.region}:{ctx.account_id}:function:{{}}",
+            "AWS::IAM::Role": f"arn:{ctx.partition}:iam::{ctx.account_id}:role/eksguard/{{}}"}
+    return {lid: {"Ref": lid, "Arn": arns[res["Type"]].format(lid)}
+            for lid, res in (template.get("Resources") or {}).items() if res.get("Type") in arns}
 
 
 def _flag(value: Any) -> bool:
@@ -240,10 +250,44 @@ def _secret_string(props: Mapping[str, Any]) -> str:
     return value
 
 
+# ---- EventBridge (the findings buses and the rules on them; the guards' rules are routed locally) ---------
+
+
+def _event_bus(clients: _Clients, lid: str, props: Mapping[str, Any]) -> dict[str, str]:
+    events = clients("events")
+    name = props.get("Name") or lid
+    try:
+        arn = events.describe_event_bus(Name=name)["Arn"]
+    except events.exceptions.ResourceNotFoundException:
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+    return {"Ref": name, "Arn": arn, "Name": name}
+
+
+def _rule(clients: _Clients, lid: str, props: Mapping[str, Any]) -> dict[str, str]:
+    """The rule and its targets, except Lambda functions: moto cannot invoke them (the local runner and
+    the tests invoke functions themselves). put_rule and put_targets replace, so this is idempotent."""
+    events = clients("events")
+    name, bus = props.get("Name") or lid, props.get("EventBusName") or "default"
+    request = {"Name": name, "EventBusName": bus, "State": props.get("State") or "ENABLED"}
+    if props.get("EventPattern"):
+        request["EventPattern"] = json.dumps(props["EventPattern"])
+    if props.get("ScheduleExpression"):
+        request["ScheduleExpression"] = props["ScheduleExpression"]
+    arn = events.put_rule(**request)["RuleArn"]
+    keys = ("Id", "Arn", "RoleArn", "Input", "InputPath", "DeadLetterConfig", "RetryPolicy")
+    targets = [{k: t[k] for k in keys if k in t} for t in props.get("Targets") or []
+               if ":lambda:" not in str(t.get("Arn", ""))]
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    return {"Ref": name, "Arn": arn}
+
+
 _PROVISIONERS: dict[str, Callable[[_Clients, str, Mapping[str, Any]], dict[str, str]]] = {
     "AWS::DynamoDB::Table": _table,
     "AWS::Serverless::SimpleTable": _simple_table,
     "AWS::SNS::Topic": _topic,
     "AWS::SQS::Queue": _queue,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::Events::EventBus": _event_bus,
+    "AWS::Events::Rule": _rule,
 }

@@ -4,6 +4,7 @@ Gaps filled here (moto 5.2.5), never by weakening the product:
 - EKS ``describe_cluster`` has no ``resourcesVpcConfig.vpcId``; AWS always returns it. We add it from
   the cluster's subnets when the cluster is created.
 - EKS ``list_nodegroups`` of a missing cluster fails with a KeyError instead of ResourceNotFoundException.
+- EventBridge forwarding to another account's bus re-stamps ``account`` and ``region`` with the receiver's.
 - ``clusterSecurityGroupId`` is absent too: eksguard already finds the cluster security group by the
   ``aws:eks:cluster-name`` tag (as it must for old clusters), so that gap is left open on purpose.
 """
@@ -328,6 +329,41 @@ def _patch_managed_policies() -> None:
     IAMBackend.__init__ = init  # type: ignore[method-assign]
 
 
+def _patch_bus_forwarding() -> None:
+    """Two gaps in how moto delivers an event, both about the sender's ``account``, which the central
+    stream labels each finding with. A rule forwarding to another account's (or region's) bus re-puts
+    the event as if that account had sent it (``account`` and ``region`` become the receiver's): AWS
+    forwards the event unchanged. And a target without an input transformer gets the event without its
+    ``account`` field: AWS delivers the whole event."""
+    import copy
+
+    from moto.events.models import Rule, events_backends
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def is_bus(target: dict[str, Any]) -> bool:
+        arn = parse_arn(target["Arn"])
+        return bool(arn.service == "events" and arn.resource_type == "event-bus")
+
+    def send_to_targets(self: Rule, event: Any, transform_input: bool = True) -> None:
+        buses = [t for t in self.targets if is_bus(t)]
+        if buses and self.event_pattern.matches_event(event):
+            for target in buses:
+                arn = parse_arn(target["Arn"])
+                bus = events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+                for rule in list(bus.rules.values()):
+                    rule.send_to_targets(copy.deepcopy(event))
+        if len(buses) < len(self.targets):
+            others = copy.copy(self)
+            others.targets = [t for t in self.targets if not is_bus(t)]
+            whole = transform_input and any("InputTransformer" in t for t in others.targets)
+            delivered: Any = {k: v for k, v in event.items() if k != "ingestion-time"}  # moto's own field
+            original(others, delivered, whole)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+
+
 _patched = False
 
 
@@ -339,4 +375,5 @@ def apply_moto_patches() -> None:
     _patch_cluster_basics()
     apply_cluster_posture_patches()
     apply_irsa_patches()
+    _patch_bus_forwarding()
     _patched = True

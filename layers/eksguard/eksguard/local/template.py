@@ -23,6 +23,8 @@ STATEFUL_TYPES = (
     "AWS::SNS::Topic",
     "AWS::SQS::Queue",
     "AWS::SecretsManager::Secret",
+    "AWS::Events::EventBus",
+    "AWS::Events::Rule",
 )
 _FN_TAGS = ("Sub", "If", "Equals", "Not", "And", "Or", "Join", "Select", "Split", "FindInMap", "Base64",
             "ImportValue", "GetAZs", "Cidr")

@@ -1,0 +1,75 @@
+"""The organization switches of template.yaml, resolved as CloudFormation would: which resources each
+combination deploys (member forwarding, the central stack, reserved concurrency)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.paths import TEMPLATE
+
+from eksguard.local.template import LocalContext, TemplateResolver, functions, load_template
+
+CENTRAL_BUS = "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings"
+SLACK = "arn:aws:secretsmanager:us-east-1:111122223333:secret:slack-AbCdEf"
+ORG_RESOURCES = ("FindingsBus", "FindingsBusPolicy", "FindingsForwardRule", "FindingsForwardRole",
+                 "CentralStreamRule", "CentralStreamPermission", "NotifierDeadLetterQueuePolicy", "NotifierFunction")
+GUARDS = ("SgGuardFunction", "IrsaGuardFunction", "IrsaRefreshFunction", "ClusterGuardFunction")
+
+
+def resolved(**parameters: str) -> tuple[dict[str, Any], TemplateResolver]:
+    template = load_template(TEMPLATE)
+    physical = {lid: {"Ref": lid, "Arn": f"arn:aws:test:::{lid}"} for lid in template["Resources"]}
+    ctx = LocalContext(account_id="123456789012", region="us-east-1", parameters=parameters, physical=physical)
+    return template, TemplateResolver(template, ctx)
+
+
+def deployed(**parameters: str) -> set[str]:
+    template, resolver = resolved(**parameters)
+    conditions = {lid: template["Resources"][lid].get("Condition") for lid in ORG_RESOURCES}
+    return {lid for lid, condition in conditions.items() if condition is None or resolver.condition(condition)}
+
+
+@pytest.mark.parametrize(("name", "parameters", "expected"), [
+    ("stand-alone", {}, set()),
+    ("member", {"CentralEventBusArn": CENTRAL_BUS},
+     {"FindingsBus", "FindingsForwardRule", "FindingsForwardRole", "NotifierFunction"}),
+    ("central-with-slack", {"CentralOrganizationId": "o-abcdef1234", "SlackWebhookSecretArn": SLACK},
+     {"FindingsBus", "FindingsBusPolicy", "CentralStreamRule", "CentralStreamPermission",
+      "NotifierDeadLetterQueuePolicy", "NotifierFunction"}),
+    ("central-without-slack", {"CentralOrganizationId": "o-abcdef1234"}, {"FindingsBus", "FindingsBusPolicy"}),
+    # A central stack told to forward as well would post its own findings twice: it does not forward.
+    ("central-and-forward", {"CentralOrganizationId": "o-abcdef1234", "SlackWebhookSecretArn": SLACK,
+                             "CentralEventBusArn": CENTRAL_BUS},
+     {"FindingsBus", "FindingsBusPolicy", "CentralStreamRule", "CentralStreamPermission",
+      "NotifierDeadLetterQueuePolicy", "NotifierFunction"}),
+])
+def test_what_each_role_deploys(name: str, parameters: dict[str, str], expected: set[str]) -> None:
+    assert deployed(**parameters) == expected
+
+
+def test_the_central_bus_accepts_only_the_organization() -> None:
+    template, resolver = resolved(CentralOrganizationId="o-abcdef1234")
+    statement = resolver.resolve(template["Resources"]["FindingsBusPolicy"]["Properties"]["Statement"])
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdef1234"}}
+
+
+def test_member_forwards_only_findings_to_the_central_bus() -> None:
+    template, resolver = resolved(CentralEventBusArn=CENTRAL_BUS)
+    rule = resolver.resolve(template["Resources"]["FindingsForwardRule"]["Properties"])
+    assert rule["EventPattern"] == {"source": ["eksguard"], "detail-type": ["eksguard Finding"]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == CENTRAL_BUS and target["RoleArn"] and target["DeadLetterConfig"]["Arn"]
+    notifier = functions(template, resolver)["NotifierFunction"]
+    assert notifier.environment["EKSGUARD_FINDINGS_BUS"] == "FindingsBus"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", None), ("5", "5")])
+def test_reserved_concurrency_is_a_parameter(value: str, expected: str | None) -> None:
+    template, resolver = resolved(GuardReservedConcurrency=value, DeployIamRules="always")
+    for lid in GUARDS:
+        props = resolver.resolve(template["Resources"][lid]["Properties"])
+        assert props.get("ReservedConcurrentExecutions") == expected, lid
+    sweep = resolver.resolve(template["Resources"]["SweepFunction"]["Properties"])
+    assert "ReservedConcurrentExecutions" not in sweep
