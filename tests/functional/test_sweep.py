@@ -11,10 +11,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.botocore_hooks import inject, record_calls
+from tests.unit.alert_samples import message
 
 from eksguard.aws.clients import Aws
+from eksguard.aws.sns import PublishError, publish_batch
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.local.invoke import Invocation, invoke
@@ -170,3 +175,43 @@ def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
     _, findings = _split(seeded.alerts())
     assert [(a["rule_id"], a["resource_id"], a["action"]) for a in findings] == [
         ("IR-001", "demo-aws-node", "alert-only")]
+
+
+def test_alerts_go_out_ten_per_call(account: Account) -> None:
+    """25 world-open groups in one sweep: 3 PublishBatch calls for the findings, then the summary."""
+    ec2 = account.ec2
+    for i in range(25):
+        group = ec2.create_security_group(GroupName=f"open-{i:02d}", Description="bulk", VpcId=account.acct.vpc_id)
+        ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    with record_calls() as calls:
+        result = _sweep(account, "sweep-batch", Mode="enforce")
+    _, findings = _split(account.alerts())
+    revoked = [a for a in findings if a["action"] == "revoked"]
+    assert len(revoked) >= 25
+    assert calls.names("sns").count("sns.PublishBatch") == -(-len(findings) // 10)
+    assert calls.names("sns").count("sns.Publish") == 1  # the summary
+    assert result.response["alerts_sent"] == len(findings) + 1
+
+
+def _batch_answer(successful: list[int], failed: list[int]) -> AWSResponse:
+    ok = "".join(f"<member><Id>{n}</Id><MessageId>m-{n}</MessageId></member>" for n in successful)
+    bad = "".join(f"<member><Id>{n}</Id><Code>InternalError</Code><Message>try again</Message>"
+                  f"<SenderFault>false</SenderFault></member>" for n in failed)
+    body = (f'<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult>'
+            f"<Successful>{ok}</Successful><Failed>{bad}</Failed></PublishBatchResult><ResponseMetadata>"
+            f"<RequestId>r</RequestId></ResponseMetadata></PublishBatchResponse>").encode()
+    return AWSResponse("https://sns.amazonaws.com/", 200, {}, MockRawResponse(body))
+
+
+def test_a_refused_entry_is_raised_after_the_accepted_ones_are_reported(account: Account) -> None:
+    """SNS answers PublishBatch 200 with per-entry failures: those are an error (the sweep is retried),
+    and the entries it did accept are reported first (their changes are marked alerted)."""
+    messages = [message(resource_id=f"sg-{n:017x}") for n in range(12)]
+    answers = iter([_batch_answer(list(range(10)), []), _batch_answer([0], [1])])
+    reported: list[str] = []
+    with inject("sns.PublishBatch", lambda: next(answers)), pytest.raises(PublishError) as raised:
+        publish_batch(Aws(), account.app().context.physical["AlertTopic"]["Ref"], messages,
+                      lambda m: reported.append(m.resource_id))
+    assert reported == [m.resource_id for m in messages[:11]]
+    assert "SNS refused 1 of 2 alert(s): SG-002 on sg-0000000000000000b: InternalError try again" in str(raised.value)

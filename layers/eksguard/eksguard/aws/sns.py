@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,7 +20,12 @@ from eksguard.aws.alert_window import AlertWindows
 from eksguard.aws.clients import Aws, error_code
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+BATCH_LIMIT = 10  # entries per PublishBatch call
 log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """SNS refused some entries of a PublishBatch (it answers 200 with per-entry failures)."""
 
 
 def publish(aws: Aws, topic_arn: str, message: AlertMessage, storm: StormSettings | None = None,
@@ -48,14 +55,40 @@ def publish(aws: Aws, topic_arn: str, message: AlertMessage, storm: StormSetting
         raise
 
 
-def _send(aws: Aws, topic_arn: str, message: AlertMessage) -> str:
-    body = message.to_dict()
-    response = aws.client("sns").publish(
-        TopicArn=topic_arn,
-        Subject=message.subject[:SUBJECT_LIMIT],
-        Message=json.dumps(body, sort_keys=True, default=str),
-        MessageAttributes={
+def publish_batch(aws: Aws, topic_arn: str, messages: Sequence[AlertMessage],
+                  sent: Callable[[AlertMessage], None] = lambda _: None) -> int:
+    """Send many alerts, ten per PublishBatch call (the sweep: no storm window, every message goes out).
+
+    Every message is validated before the first call. ``sent`` is called for each message SNS accepted, as
+    soon as its batch returns; a batch with refused entries then raises PublishError naming them (after the
+    accepted ones were reported), so the caller's retry sends what is missing. Returns how many were sent."""
+    for message in messages:
+        message.validate()
+    count = 0
+    for start in range(0, len(messages), BATCH_LIMIT):
+        batch = messages[start:start + BATCH_LIMIT]
+        response = aws.client("sns").publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=[
+            {"Id": str(n), **_request(m)} for n, m in enumerate(batch)])
+        for entry in response.get("Successful", []):
+            sent(batch[int(entry["Id"])])
+            count += 1
+        if failed := response.get("Failed", []):
+            raise PublishError(f"SNS refused {len(failed)} of {len(batch)} alert(s): " + "; ".join(
+                f"{batch[int(f['Id'])].rule_id} on {batch[int(f['Id'])].resource_id}: {f.get('Code')} "
+                f"{f.get('Message', '')}".strip() for f in failed))
+    return count
+
+
+def _request(message: AlertMessage) -> dict[str, Any]:
+    return {
+        "Subject": message.subject[:SUBJECT_LIMIT],
+        "Message": json.dumps(message.to_dict(), sort_keys=True, default=str),
+        "MessageAttributes": {
             name: {"DataType": "String", "StringValue": value} for name, value in message.attributes().items()
         },
-    )
+    }
+
+
+def _send(aws: Aws, topic_arn: str, message: AlertMessage) -> str:
+    response = aws.client("sns").publish(TopicArn=topic_arn, **_request(message))
     return str(response["MessageId"])

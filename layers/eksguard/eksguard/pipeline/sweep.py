@@ -81,12 +81,13 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
 
     previous = audit.sweep_state(ctx.region)
     to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
-    sent = 0
-    for item in to_alert:
-        if sns.publish(aws, config.alert_topic_arn, item.message, storm=NO_STORM_WINDOW) is not None:
-            sent += 1
-        if item.status in ("revoked", "applied", sweep_irsa.DONE):  # a re-run finds the change alerted
-            audit.mark_alerted(item.message.remediation_id)
+    def alerted(message: AlertMessage) -> None:
+        if message.remediation_id in changed:  # a re-run finds the change alerted
+            audit.mark_alerted(message.remediation_id)
+
+    changed = {i.message.remediation_id for i in to_alert if i.status in ("revoked", "applied", sweep_irsa.DONE)}
+    # Ten alerts per call: a first sweep of a big account can have thousands of findings.
+    sent = sns.publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted)
     open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
     resolved = [fp for fp in previous if fp not in open_now]
     audit.save_sweep_state(ctx.region, open_now, resolved)
