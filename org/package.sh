@@ -14,10 +14,14 @@
 # function's own region, so for a multi-region StackSet the zips are copied to BUCKET-REGION for each region
 # (those buckets must exist) and the template points at ${AWS::Region}-suffixed buckets. Every bucket
 # must be readable by the member accounts (bucket policy with aws:PrincipalOrgID).
+# OU_IDS (comma list of ou-... or r-...) and REGIONS (comma list): when both are set, the script also creates
+# or updates the StackSet (stack eksguard-org, org/stackset.yaml) instead of printing the command; with
+# MODE, SCOPE, CENTRAL_BUS (the central stack's FindingsBusArn) and EXCLUDE (accounts to leave out, e.g. the
+# security account) passed on as its parameters.
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -h || "$1" == --help ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 BUCKET=$1
@@ -77,12 +81,27 @@ case "$PARTITION" in
 esac
 TEMPLATE_URL="https://$BUCKET.$S3_HOST/$KEY"
 
+MODE=${MODE:-audit}
+SCOPE=${SCOPE:-eks}
+OVERRIDES=(TemplateURL="$TEMPLATE_URL" Mode="$MODE" Scope="$SCOPE" CentralEventBusArn="${CENTRAL_BUS:-}"
+  ExcludedAccounts="${EXCLUDE:-}")
+
+if [[ -n "${OU_IDS:-}" && -n "${REGIONS:-}" ]]; then
+  echo "==> create or update the StackSet (stack eksguard-org) for $OU_IDS in $REGIONS" >&2
+  aws cloudformation deploy --stack-name eksguard-org --template-file org/stackset.yaml \
+    --parameter-overrides "${OVERRIDES[@]}" OrganizationalUnitIds="$OU_IDS" Regions="$REGIONS"
+  aws cloudformation list-stack-instances --stack-set-name eksguard \
+    --query 'Summaries[].[Account,Region,StackInstanceStatus.DetailedStatus]' --output text
+  exit 0
+fi
+
 cat <<CMD
 
 Member template: $TEMPLATE_URL
-Create or update the StackSet (management account or delegated administrator):
+Create or update the StackSet (management account or delegated administrator), or re-run with OU_IDS and
+REGIONS set to have this script do it:
 
 aws cloudformation deploy --stack-name eksguard-org --template-file org/stackset.yaml \\
-  --parameter-overrides TemplateURL=$TEMPLATE_URL \\
-    OrganizationalUnitIds=ou-xxxx-xxxxxxxx Regions=us-east-1,eu-west-1 Mode=audit Scope=eks
+  --parameter-overrides ${OVERRIDES[*]} \\
+    OrganizationalUnitIds=ou-xxxx-xxxxxxxx Regions=us-east-1,eu-west-1
 CMD
