@@ -77,13 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eksguard.cli import history, rollback, scan
 
     rollback.add_parser(sub)
-    scan.add_parser(sub)
+    scan_parser = scan.add_parser(sub)
     history.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "rollback":
         return rollback.run(args)
     if args.command == "scan":
+        scan.check_arguments(scan_parser, args)
         return scan.run(args)
     if args.command == "history":
         return history.run(args)

@@ -1,7 +1,8 @@
-"""``eksguard scan``: read-only posture report for the current credentials (or ``AWS_ENDPOINT_URL``).
+"""``eksguard scan``: read-only posture report for the current credentials (or ``AWS_ENDPOINT_URL``), or with
+``--role-name`` and ``--accounts FILE`` / ``--org`` for many accounts (cli/scan_accounts.py).
 
 Exit status: 0, or 1 when ``--fail-on SEVERITY`` is given and a (non-exempt) finding is at or above it;
-2 when AWS could not be read."""
+2 when AWS (or any one of the accounts) could not be read, or the options are wrong."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ from eksguard.pipeline.scan import ScanReport
 DETAIL_WIDTH = 110
 
 
-def add_parser(sub: Any) -> None:
-    scan = sub.add_parser("scan", help="read-only posture report (security groups, clusters, node launch "
-                          "templates, CloudTrail) for the current credentials")
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    from eksguard.cli import scan_accounts
+
+    scan: argparse.ArgumentParser = sub.add_parser(
+        "scan", help="read-only posture report (security groups, clusters, node launch templates, CloudTrail) for "
+        "the current credentials, or for many accounts through a role")
     scan.add_argument("--region", action="append", dest="regions", metavar="REGION",
                       help="region to scan (repeatable; default: the current region)")
     scan.add_argument("--format", choices=("table", "json", "markdown"), default="table")
@@ -31,6 +35,16 @@ def add_parser(sub: Any) -> None:
     scan.add_argument("--scope", choices=[s.value for s in Scope],
                       help="security groups to judge: eks (VPCs that host a cluster) or all (default: EKSGUARD_SCOPE "
                            "or eks)")
+    scan_accounts.add_arguments(scan)
+    return scan
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit through ``parser.error`` (status 2, usage) on options that do not go together."""
+    from eksguard.cli.scan_accounts import argument_error
+
+    if (problem := argument_error(args)) is not None:
+        parser.error(problem)
 
 
 def _severity(raw: str) -> Severity:
@@ -64,9 +78,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     from botocore.exceptions import BotoCoreError, ClientError
 
     from eksguard.aws.clients import Aws
+    from eksguard.cli import scan_accounts
     from eksguard.pipeline.scan import scan
 
     out, err = out or sys.stdout, err or sys.stderr
+    if (problem := scan_accounts.argument_error(args)) is not None:  # callers that bypass the parser
+        err.write(f"eksguard scan: {problem}\n")
+        return 2
     session = session or boto3.session.Session()
     regions = list(dict.fromkeys(args.regions or [session.region_name or os.environ.get("AWS_REGION") or ""]))
     if not all(regions):
@@ -80,6 +98,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except ConfigError as exc:
         err.write(f"eksguard scan: {exc}\n")
         return 2
+    if scan_accounts.wanted(args):
+        return scan_accounts.run(args, out, err, session, regions, config, eks_config)
     progress = Progress(err)
     try:
         report = scan(Aws(regions[0], session), regions, config, eks_config, datetime.now(UTC).date(), progress)

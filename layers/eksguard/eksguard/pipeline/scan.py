@@ -4,7 +4,7 @@ plan, no apply, no audit record, no alert."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -49,12 +49,20 @@ class ScanReport:
     trails: tuple[RegionTrail, ...] = ()
 
     def counts(self) -> dict[str, int]:
-        """Non-exempt findings by severity, worst first."""
-        found = Counter(f.severity for f in self.findings if not f.exempt)
-        return {s.label: found[s.label] for s in sorted(Severity, reverse=True) if found[s.label]}
+        return severity_counts(self.findings)
 
     def fails(self, threshold: Severity) -> bool:
-        return any(Severity.parse(f.severity) >= threshold for f in self.findings if not f.exempt)
+        return fails(self.findings, threshold)
+
+
+def severity_counts(findings: Iterable[ScanFinding]) -> dict[str, int]:
+    """Non-exempt findings by severity, worst first."""
+    found = Counter(f.severity for f in findings if not f.exempt)
+    return {s.label: found[s.label] for s in sorted(Severity, reverse=True) if found[s.label]}
+
+
+def fails(findings: Iterable[ScanFinding], threshold: Severity) -> bool:
+    return any(Severity.parse(f.severity) >= threshold for f in findings if not f.exempt)
 
 
 def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig, today: date,
