@@ -22,6 +22,7 @@ import botocore.handlers
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from tests.unit.test_template_org import scan_role_actions
 
 from eksguard.aws import clients
 from eksguard.cli import scan as scan_cli
@@ -204,6 +205,9 @@ def test_accounts_file_merges_every_account_without_loss_or_mixing(org: Org) -> 
         assert {"GetCallerIdentity", "DescribeSecurityGroups", "DescribeSecurityGroupRules", "ListClusters",
                 "DescribeLaunchTemplates", "DescribeTrails"} <= {op for a, _, op in scans if a == account}
     assert {a for a, _, _ in scans} == {org.management, *org.members}
+    # The member stacks' scan role (ScanRoleTrustedAccountId) allows every call the scan made there.
+    member_reads = {op for a, _, op in scans if a in org.members} - {"GetCallerIdentity"}
+    assert member_reads <= {action.split(":", 1)[1] for action in scan_role_actions()}
 
 
 def test_org_scans_every_active_account_across_pages(org: Org) -> None:

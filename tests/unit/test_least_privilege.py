@@ -30,7 +30,8 @@ def _widest_parameters(template: dict[str, Any]) -> dict[str, str]:
               "SlackWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
               "TrustedCidrs": "203.0.113.0/24",
               # A member that forwards findings (the central stack adds a bus policy, no function permission).
-              "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings"}
+              "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings",
+              "ScanRoleTrustedAccountId": "111122223333"}
     return {k: v for k, v in widest.items() if k in template.get("Parameters", {})}
 
 

@@ -145,7 +145,7 @@ def test_stackset_is_service_managed_and_auto_deploys() -> None:
     props = stackset["Properties"]
     assert props["PermissionModel"] == "SERVICE_MANAGED"
     assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
-    assert props["Capabilities"] == ["CAPABILITY_IAM"]
+    assert props["Capabilities"] == ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
     assert props["TemplateURL"] == {"Ref": "TemplateURL"}
     assert props["OperationPreferences"]["RegionConcurrencyType"] == "PARALLEL"
     (group,) = props["StackInstancesGroup"]
@@ -163,5 +163,5 @@ def test_stackset_passes_only_parameters_the_member_template_has() -> None:
     (stackset,) = [r for r in doc["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
     passed = {p["ParameterKey"] for p in stackset["Properties"]["Parameters"]}
     member_params = set(yaml.load(TEMPLATE.read_text(), Loader=_load_transform()._CfnLoader)["Parameters"])
-    assert passed == {"Mode", "Scope", "CentralEventBusArn", "GuardReservedConcurrency"}
+    assert passed == {"Mode", "Scope", "CentralEventBusArn", "GuardReservedConcurrency", "ScanRoleTrustedAccountId"}
     assert passed <= member_params

@@ -3,10 +3,11 @@ combination deploys (member forwarding, the central stack, reserved concurrency)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from tests.paths import TEMPLATE
+from tests.paths import ROOT, TEMPLATE
 
 from eksguard.local.template import LocalContext, TemplateResolver, functions, load_template
 
@@ -73,3 +74,35 @@ def test_reserved_concurrency_is_a_parameter(value: str, expected: str | None) -
         assert props.get("ReservedConcurrentExecutions") == expected, lid
     sweep = resolver.resolve(template["Resources"]["SweepFunction"]["Properties"])
     assert "ReservedConcurrentExecutions" not in sweep
+
+
+def scan_role_actions() -> set[str]:
+    """Every action the member template's read-only scan role allows (one role per account: us-east-1)."""
+    template, resolver = resolved(ScanRoleTrustedAccountId="111122223333")
+    assert resolver.condition("HasScanRole")
+    policy = resolver.resolve(template["Resources"]["ScanRole"]["Properties"]["Policies"][0]["PolicyDocument"])
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions |= set(statement["Action"])
+    return actions
+
+
+def test_the_scan_role_allows_exactly_what_docs_scan_md_lists() -> None:
+    text = (ROOT / "docs" / "scan.md").read_text()
+    block = text.split("```json", 1)[1].split("```", 1)[0]
+    (documented,) = json.loads(block)["Statement"]
+    assert scan_role_actions() == set(documented["Action"])
+    assert all(not a.split(":")[1].startswith(("Put", "Update", "Create", "Delete", "Revoke")) for a in
+               scan_role_actions())
+
+
+def test_the_scan_role_is_made_once_per_account() -> None:
+    _, resolver = resolved(ScanRoleTrustedAccountId="111122223333")
+    assert resolver.condition("HasScanRole")
+    template = load_template(TEMPLATE)
+    ctx = LocalContext(account_id="123456789012", region="eu-west-1",
+                       parameters={"ScanRoleTrustedAccountId": "111122223333"}, physical={})
+    assert not TemplateResolver(template, ctx).condition("HasScanRole")  # IAM is global: only in us-east-1
+    trust = template["Resources"]["ScanRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert TemplateResolver(template, ctx).resolve(trust["Principal"]) == {"AWS": "arn:aws:iam::111122223333:root"}

@@ -30,8 +30,8 @@ def add_arguments(scan: argparse.ArgumentParser) -> None:
                        help="scan every ACTIVE account of the organization (organizations:ListAccounts from the "
                             "current credentials) through --role-name")
     scan.add_argument("--role-name", metavar="NAME",
-                      help="role to assume in each account (arn:PARTITION:iam::ACCOUNT:role/NAME); needs --accounts "
-                           "or --org")
+                      help="role to assume in each account (arn:PARTITION:iam::ACCOUNT:role/NAME, a path included: "
+                           "the member stacks' role is eksguard/eksguard-scan); needs --accounts or --org")
     scan.add_argument("--external-id", metavar="ID",
                       help="ExternalId for AssumeRole, when the role's trust policy asks for one")
     scan.add_argument("--max-workers", type=_workers, metavar="N",
