@@ -122,7 +122,7 @@ def main() -> int:
                                           f"Parent={uuid.uuid4().hex[:16]};Sampled=1")
         context = Context(name, region, spec.get("account", "123456789012"), memory, int(spec.get("timeout", 60)))
         before = after
-        t, c = time.perf_counter(), time.process_time()
+        t, c, started_at = time.perf_counter(), time.process_time(), time.time()
         error = None
         response: Any = None
         try:
@@ -133,7 +133,7 @@ def main() -> int:
         _dump(profiler, profile_dir, "first" if index == 0 else "warm")
         after = calls.now()
         result["invocations"].append({"ms": ms, "cpu_ms": cpu_ms, "calls": delta(after, before), "error": error,
-                                      "response": _short(response)})
+                                      "response": _short(response), "started_at": started_at})
     result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _write(args.out, result)
     return 0

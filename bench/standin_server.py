@@ -12,6 +12,9 @@ Besides moto's own ``/moto-api/...`` routes it serves:
   ``?keep=ec2`` resets every service but the ones listed
 - ``GET  /_bench/ping``   liveness
 
+``--latency-ms L`` adds L ms to every counted call (after moto served it, outside the serving lock), as AWS's
+network and service time would: callers in other processes wait in parallel, as they would on AWS.
+
 Neither the ``/_bench`` nor the ``/moto-api`` routes are counted. The measured clients (eksguard,
 Cloud Custodian) run in other processes, so nothing of theirs shares this process's memory or GIL.
 The stand-in gets the same moto gap fills as ``eksguard local up`` (eksguard.local.standin), so both
@@ -43,8 +46,9 @@ _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_reque
 class CallCounter:
     """WSGI middleware: count each request by ``service.Action``, then hand it to moto unchanged."""
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, latency_s: float = 0.0) -> None:
         self.app = app
+        self.latency_s = latency_s
         self.counts: Counter[str] = Counter()
         self.server_s: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -68,6 +72,8 @@ class CallCounter:
         with self.lock:
             self.counts[key] += 1
             self.server_s[key] += spent
+        if self.latency_s:  # AWS's network and service time, outside the lock: callers wait in parallel
+            time.sleep(self.latency_s)
         return body
 
     def _classify(self, environ: dict[str, Any]) -> str:
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="added to every counted call, as AWS's network and service time would be")
     args = parser.parse_args(argv)
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -187,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_moto_patches()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    counter = CallCounter(DomainDispatcherApplication(create_backend_app))
+    counter = CallCounter(DomainDispatcherApplication(create_backend_app), args.latency_ms / 1000)
     server = make_server(args.host, args.port, counter, threaded=True, request_handler=MotoRequestHandler)
     print(f"READY {server.server_port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

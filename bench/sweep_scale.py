@@ -86,7 +86,7 @@ def measure(count: int) -> dict[str, object]:
             "revokes": calls["RevokeSecurityGroupIngress"], "revoked": revoked, "world": world,
             "ddb": sum(n for op, n in calls.items() if op in ("PutItem", "UpdateItem", "GetItem", "Query",
                                                                  "BatchWriteItem")),
-            "sns": calls["Publish"], "status": result.status}
+            "sns": calls["Publish"] + calls["PublishBatch"], "status": result.status}
 
 
 def main(sizes: list[int]) -> None:

@@ -1,7 +1,7 @@
 """Events per second one account's security-group guard absorbs, measured locally.
 
-    /tmp/devenv/bin/python org/measure_capacity.py            # N=200
-    /tmp/devenv/bin/python org/measure_capacity.py 500
+    .venv/bin/python org/measure_capacity.py            # N=200
+    .venv/bin/python org/measure_capacity.py 500
 
 Replays a burst of N copies of events/sg-ingress-referenced-group-control-plane.json (distinct eventIDs,
 so Powertools idempotency lets every one through) through the warm in-process SgGuardFunction handler

@@ -6,7 +6,7 @@ same library CloudFormation's SAM transform runs (``samtranslator``), before it 
 
 Usage (with the SAM CLI's Python, which ships samtranslator)::
 
-    /tmp/samenv/bin/python org/transform.py packaged.yaml eksguard-member.json
+    .venv-sam/bin/python org/transform.py packaged.yaml eksguard-member.json
 
 No AWS call is made: the managed policies SAM may resolve by name come from ``MANAGED_POLICIES`` below,
 and the region the translator insists on is a placeholder that must not leak into the output
