@@ -135,3 +135,7 @@ def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:
     assert "node           tcp/22     10.0.0.0/8       added by a mistake present" in out
     assert "lb             tcp/443    0.0.0.0/0        seeded             present" in out
     assert "Alerts published on the SNS topic" in out
+    # The organization chapter: two members' findings in one central stream, each labelled by its origin.
+    assert "2 finding(s) arrived on the central bus; the central notifier posted 2 Slack message(s)" in out
+    assert "| :red_circle: [platform-demo (123456789012) / ap-northeast-2] CRITICAL SG-002" in out
+    assert "| :red_circle: [team-b-prod (333344445555) / ap-northeast-2] CRITICAL SG-002" in out

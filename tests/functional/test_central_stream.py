@@ -22,6 +22,7 @@ from tests.paths import EVENTS, TEMPLATE
 from eksguard.alert.central import DETAIL_TYPE, SOURCE
 from eksguard.aws import clients
 from eksguard.local.demo import SCENARIOS
+from eksguard.local.demo_org import assume_account, drain, queue, stream_queue
 from eksguard.local.demo_slack import lambda_sns_event
 from eksguard.local.invoke import Invocation, LocalApp, invoke, load_app, reset_warm
 from eksguard.local.seed import DEMO_REGION, DemoAccount, seed_demo
@@ -34,30 +35,6 @@ ORG_ID = "o-abcdef1234"
 CENTRAL_BUS = f"arn:aws:events:{CENTRAL_REGION}:{CENTRAL}:event-bus/eksguard-findings"
 OUTBOX = "eksguard-findings-outbox"  # each member's own findings bus
 GROUPED_SSH = "sg-ingress-ssh-world-grouped-node"
-
-
-def assumed(account: str, region: str) -> boto3.session.Session:
-    """A session in ``account``: moto maps the credentials AssumeRole returns to the role's account."""
-    sts = boto3.client("sts", region_name=region)
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/eksguard-test", RoleSessionName="test")
-    c = creds["Credentials"]
-    return boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
-                                 aws_session_token=c["SessionToken"], region_name=region)
-
-
-def queue(session: boto3.session.Session, name: str) -> tuple[str, str]:
-    sqs = session.client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-
-def drain(session: boto3.session.Session, url: str) -> list[dict[str, Any]]:
-    sqs, out = session.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for m in batch:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return out
 
 
 @dataclass
@@ -100,7 +77,7 @@ class Org:
 
 
 def member(account: str, alias: str | None) -> Member:
-    session = assumed(account, DEMO_REGION)
+    session = assume_account(boto3.session.Session(), account, DEMO_REGION)
     if alias:
         session.client("iam").create_account_alias(AccountAlias=alias)
     seeded = seed_demo(session)
@@ -116,13 +93,10 @@ def org() -> Iterator[Org]:
     with mock_aws(), slack_receiver() as receiver:
         clients.reset()
         reset_warm()
-        central = assumed(CENTRAL, CENTRAL_REGION)
+        central = assume_account(boto3.session.Session(), CENTRAL, CENTRAL_REGION)
         secret = central.client("secretsmanager").create_secret(Name="eksguard/slack", SecretString=receiver.url)
         app = load_app(TEMPLATE, {"CentralOrganizationId": ORG_ID, "SlackWebhookSecretArn": secret["ARN"]}, central)
-        url, arn = queue(central, "central-stream")
-        rule = app.context.physical["CentralStreamRule"]["Ref"]
-        central.client("events").put_targets(Rule=rule, EventBusName="eksguard-findings",
-                                             Targets=[{"Id": "StandsInForTheNotifier", "Arn": arn}])
+        url = stream_queue(central, app)
         members = {MEMBER_A: member(MEMBER_A, "team-a-dev"), MEMBER_B: member(MEMBER_B, "team-b-prod")}
         yield Org(central, app, url, receiver, members)
         reset_warm()

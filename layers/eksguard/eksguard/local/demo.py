@@ -17,6 +17,7 @@ import boto3
 
 from eksguard.local.demo_cluster import cluster_chapter
 from eksguard.local.demo_irsa import irsa_chapter
+from eksguard.local.demo_org import org_chapter
 from eksguard.local.demo_slack import slack_chapter
 from eksguard.local.invoke import LocalApp, load_app
 from eksguard.local.replay import Routed, replay
@@ -133,8 +134,9 @@ def security_group_chapter(demo: DemoContext) -> bool:
 
 # The demo's chapters, in order. Each prints its own before/after and returns False on a failure.
 # slack_chapter stays last: it delivers every alert the chapters before it published.
+# org_chapter comes after it: its alerts travel to the central stream instead.
 CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter, irsa_chapter, cluster_chapter,
-                                                      slack_chapter)
+                                                      slack_chapter, org_chapter)
 
 
 def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:
