@@ -44,6 +44,17 @@ def test_invoke_like_sam_local_invoke(cli: Cli, demo: DemoAccount) -> None:
     assert (10250, "::/0") not in _ingress(cli, demo.node_sg)
 
 
+def test_invoke_the_central_notifier_with_a_forwarded_finding(cli: Cli) -> None:
+    """events/central-finding-*.json is what the central stack's notifier gets from the findings bus."""
+    result = cli("local", "invoke", "NotifierFunction", "-e", "events/central-finding-sg-002-team-b.json",
+                 "--parameter-overrides", "CentralOrganizationId=o-eksguarddemo", "SecurityHubExport=true")
+    assert result.returncode == 0, result.stderr
+    (delivered,) = json.loads(result.stdout)["results"]
+    assert (delivered["status"], delivered["rule_id"], delivered["origin"]) == (
+        "delivered", "SG-002", "team-b-prod (333344445555) / ap-northeast-2")
+    assert delivered["security_hub"] is False  # a member's finding is not imported into the central account
+
+
 def test_invoke_in_audit_mode_by_default(cli: Cli, demo: DemoAccount) -> None:
     cli.client("ec2").authorize_security_group_ingress(
         GroupId=demo.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 10250, "ToPort": 10250,
