@@ -188,3 +188,17 @@ def test_the_central_stack_does_not_forward_its_own_findings(org: Org) -> None:
     rule = org.members[MEMBER_B].app.context.physical["FindingsForwardRule"]["Ref"]
     (target,) = b.list_targets_by_rule(Rule=rule, EventBusName=OUTBOX)["Targets"]
     assert target["Arn"] == CENTRAL_BUS
+
+
+def test_sweep_summaries_stay_off_the_central_stream(org: Org) -> None:
+    """A member's sweep forwards its findings and its summary; the central rule passes the findings only."""
+    b = org.members[MEMBER_B]
+    text = (EVENTS / "scheduled-sweep.json").read_text().replace("123456789012", MEMBER_B)
+    sweep = invoke(b.app, "SweepFunction", json.loads(text))
+    assert sweep.ok, sweep.error
+    notifications = b.notifications()
+    rule_ids = [json.loads(n["Message"])["rule_id"] for n in notifications]
+    assert "SWEEP" in rule_ids and len(rule_ids) > 1
+    assert all(b.notify(n).ok for n in notifications)
+    arrived = org.arrived()
+    assert sorted(e["detail"]["alert"]["rule_id"] for e in arrived) == sorted(r for r in rule_ids if r != "SWEEP")

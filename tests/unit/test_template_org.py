@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tests.paths import ROOT, TEMPLATE
 
+from eksguard.local.patterns import matches, validate_pattern
 from eksguard.local.template import LocalContext, TemplateResolver, functions, load_template
 
 CENTRAL_BUS = "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings"
@@ -106,3 +107,17 @@ def test_the_scan_role_is_made_once_per_account() -> None:
     assert not TemplateResolver(template, ctx).condition("HasScanRole")  # IAM is global: only in us-east-1
     trust = template["Resources"]["ScanRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert TemplateResolver(template, ctx).resolve(trust["Principal"]) == {"AWS": "arn:aws:iam::111122223333:root"}
+
+
+def test_the_central_stream_leaves_sweep_summaries_on_the_bus() -> None:
+    template, resolver = resolved(CentralOrganizationId="o-abcdef1234", SlackWebhookSecretArn=SLACK)
+    pattern = resolver.resolve(template["Resources"]["CentralStreamRule"]["Properties"]["EventPattern"])
+    validate_pattern(pattern)
+
+    def forwarded(rule_id: str) -> dict[str, Any]:
+        return {"source": "eksguard", "detail-type": "eksguard Finding", "account": "333344445555",
+                "region": "eu-west-1", "detail": {"alert": {"rule_id": rule_id}, "account_alias": ""}}
+
+    assert matches(pattern, forwarded("SG-002")) and matches(pattern, forwarded("IR-005"))
+    assert not matches(pattern, forwarded("SWEEP"))
+    assert not matches(pattern, {**forwarded("SG-002"), "source": "aws.ec2"})
