@@ -52,7 +52,7 @@ fuzz: setup
 
 bench: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(BIN)/python bench/vs_custodian.py --python312 $(PYTHON312) \
-		--sam $(SAMVENV)/bin/sam --uv $(BIN)/uv
+		--sam $(abspath $(SAMVENV)/bin/sam) --uv $(abspath $(BIN)/uv)
 
 lint: setup sam
 	$(BIN)/ruff check layers functions tests

@@ -16,7 +16,8 @@ PURPOSE = {
     "dynamodb.UpdateItem": "idempotency record completed, audit outcome, audit 'alerted' mark, "
                            "alert storm window per alert",
     "dynamodb.GetItem": "idempotency or storm-window read",
-    "sns.Publish": "one alert per finding acted on or alerted",
+    "sns.Publish": "one alert per finding acted on or alerted (a sweep sends only its summary so)",
+    "sns.PublishBatch": "the sweep's alerts, ten per call",
     "sts.GetCallerIdentity": "the account id (Custodian's Lambda, once per container)",
 }
 
@@ -254,7 +255,7 @@ def _sweep_shortfall(sweep: Mapping[str, Any]) -> list[str]:
     srv = _services(run.get("server_ms", {}))
     c_srv = _services(c["runs"][-1].get("server_ms", {}))
     ddb = sum(v for k, v in calls.items() if k.startswith("dynamodb."))
-    sns = calls.get("sns.Publish", 0)
+    publish, batches = calls.get("sns.Publish", 0), calls.get("sns.PublishBatch", 0)
     revokes = calls.get("ec2.RevokeSecurityGroupIngress", 0)
     reads = {k: v for k, v in run.get("server_ms", {}).items()
              if k in ("ec2.DescribeSecurityGroups", "ec2.DescribeSecurityGroupRules")}
@@ -275,23 +276,21 @@ def _sweep_shortfall(sweep: Mapping[str, Any]) -> list[str]:
         f"- **An audit trail**: {ddb:,} DynamoDB calls ({_calls_list(_of(calls, 'dynamodb'))}) - the before-image "
         "written before each revoke and its outcome after, the alert storm windows, the sweep state, the "
         f"idempotency record; {srv.get('dynamodb', 0) / 1000:,.1f} s of stand-in time.",
-        f"- **Alerts, one SNS message each, one after another**: {sns:,} Publish calls for {revokes:,} revokes, "
-        f"{srv.get('sns', 0) / 1000:,.1f} s of stand-in time: one per remediation and one per open alert-only "
-        f"finding new since the last sweep {open_note}, plus the summary. On a fresh account every open finding "
-        "is new; later sweeps alert only on what changed. SG-005 (bastion-like: ingress reaching port 22 from "
-        "any CIDR, 10.0.0.0/8 included, no EKS tag or role, and the all-traffic egress AWS gives every new group) "
-        "fires on every group of the seed that accepts SSH or all traffic from a CIDR.",
+        f"- **Alerts, ten per PublishBatch call**: {batches:,} PublishBatch and {publish:,} Publish call(s) (the "
+        f"summary) for {revokes:,} revokes, {srv.get('sns', 0) / 1000:,.1f} s of stand-in time: one message per "
+        f"remediation and per open alert-only finding new since the last sweep {open_note}, plus the summary. "
+        "On a fresh account every open finding is new; later sweeps alert only on what changed.",
         f"- **Two full reads of the region**: DescribeSecurityGroups and DescribeSecurityGroupRules (the rule ids "
         f"eksguard revokes by), {sum(reads.values()) / 1000:,.1f} s of stand-in time, where Custodian reads "
         "DescribeSecurityGroups once and revokes by permission.",
         f"- eksguard's process used {e['median_cpu_s']:,.1f} s of CPU against Custodian's {c['median_cpu_s']:,.1f} s "
         "(botocore's cost per call, times the calls; with the Tracer on, an X-Ray subsegment each); the stand-in "
         f"served eksguard for {sum(srv.values()) / 1000:,.1f} s and Custodian for {sum(c_srv.values()) / 1000:,.1f} "
-        "s. The sweep's revokes run concurrently, but every alert is a sequential round trip.",
+        "s. The sweep's revokes run concurrently; its alerts go out ten per call.",
         "",
         "Against AWS the balance shifts (an EC2 revoke takes tens to hundreds of milliseconds there; Custodian "
-        "revokes one group at a time, eksguard several at once), but not the call count: recording and "
-        "publishing one message per finding costs one round trip each wherever it runs.",
+        "revokes one group at a time, eksguard several at once), but not the call count: recording each "
+        "remediation costs its round trips wherever it runs.",
         "",
     ]
     failures = e.get("failures") or []
