@@ -10,13 +10,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from eksguard.config import Config, ConfigError, Scope
 from eksguard.config_eks import EksConfig
 from eksguard.model import Severity
-from eksguard.pipeline.scan import ScanReport
+from eksguard.pipeline.scan import ScanFinding, ScanReport
 
 DETAIL_WIDTH = 110
 
@@ -133,27 +134,43 @@ def _trail_lines(report: ScanReport) -> list[str]:
             for t in report.trails]
 
 
-def _table(report: ScanReport) -> str:
-    rows = [("SEVERITY", "RULE", "REGION", "RESOURCE", "DETAIL")]
-    for f in report.findings:
-        resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
-        detail = f.detail if len(f.detail) <= DETAIL_WIDTH else f.detail[:DETAIL_WIDTH - 1] + "…"
-        rows.append((f.severity + (" (exempt)" if f.exempt else ""), f.rule_id, f.region, resource, detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [_headline(report), *_trail_lines(report), ""]
-    lines += ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip()
-              for row in rows]
+def finding_cells(f: ScanFinding, with_account: bool = False) -> tuple[str, ...]:
+    """severity, rule, (account,) region, resource, detail: one row of the table and of the markdown."""
+    resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
+    where = (f.account, f.region) if with_account else (f.region,)
+    return (f.severity + (" (exempt)" if f.exempt else ""), f.rule_id, *where, resource, f.detail)
+
+
+def table(headline: str, notes: Sequence[str], header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Aligned columns; the last (the detail) is cut at DETAIL_WIDTH and left ragged."""
+    last = len(header) - 1
+    cut = [(*r[:last], r[last] if len(r[last]) <= DETAIL_WIDTH else r[last][:DETAIL_WIDTH - 1] + "…") for r in rows]
+    every = [tuple(header), *cut]
+    widths = [max(len(r[i]) for r in every) for i in range(last)]
+    lines = [headline, *notes, ""]
+    lines += ["  ".join(cell.ljust(widths[i]) if i < last else cell for i, cell in enumerate(row)).rstrip()
+              for row in every]
     return "\n".join(lines) + "\n"
 
 
-def _markdown(report: ScanReport) -> str:
+def markdown(headline: str, notes: Sequence[str], header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A heading, the notes as a list, and a table whose last two columns (resource, detail) are escaped."""
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = [f"## {_headline(report)}", "", *[f"- {line}" for line in _trail_lines(report)], "",
-             "| severity | rule | region | resource | detail |", "|---|---|---|---|---|"]
-    for f in report.findings:
-        resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
-        severity = f.severity + (" (exempt)" if f.exempt else "")
-        lines.append(f"| {severity} | {f.rule_id} | {f.region} | `{cell(resource)}` | {cell(f.detail)} |")
+    lines = [f"## {headline}", "", *[f"- {line}" for line in notes], "",
+             "| " + " | ".join(h.lower() for h in header) + " |", "|" + "---|" * len(header)]
+    for *first, resource, detail in rows:
+        lines.append("| " + " | ".join([*first, f"`{cell(resource)}`", cell(detail)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+HEADER = ("SEVERITY", "RULE", "REGION", "RESOURCE", "DETAIL")
+
+
+def _table(report: ScanReport) -> str:
+    return table(_headline(report), _trail_lines(report), HEADER, map(finding_cells, report.findings))
+
+
+def _markdown(report: ScanReport) -> str:
+    return markdown(_headline(report), _trail_lines(report), HEADER, map(finding_cells, report.findings))

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from eksguard.cli.scan import DETAIL_WIDTH
+from eksguard.cli.scan import finding_cells, markdown, table
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.pipeline.org_scan import OrgScanReport, parse_account_list
-from eksguard.pipeline.scan import ScanFinding
 
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
@@ -172,31 +171,16 @@ def _notes(report: OrgScanReport) -> list[str]:
         for t in report.trails]
 
 
-def _cells(f: ScanFinding) -> tuple[str, str, str, str, str, str]:
-    resource = f"{f.resource_id} {f.target_id}" if f.target_id else f.resource_id
-    return f.severity + (" (exempt)" if f.exempt else ""), f.rule_id, f.account, f.region, resource, f.detail
+HEADER = ("SEVERITY", "RULE", "ACCOUNT", "REGION", "RESOURCE", "DETAIL")
+
+
+def _rows(report: OrgScanReport) -> list[tuple[str, ...]]:
+    return [finding_cells(f, with_account=True) for f in report.findings]
 
 
 def _table(report: OrgScanReport) -> str:
-    rows = [("SEVERITY", "RULE", "ACCOUNT", "REGION", "RESOURCE", "DETAIL")]
-    for f in report.findings:
-        severity, rule, account, region, resource, detail = _cells(f)
-        detail = detail if len(detail) <= DETAIL_WIDTH else detail[:DETAIL_WIDTH - 1] + "…"
-        rows.append((severity, rule, account, region, resource, detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = [_headline(report), *_notes(report), ""]
-    lines += ["  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)).rstrip()
-              for row in rows]
-    return "\n".join(lines) + "\n"
+    return table(_headline(report), _notes(report), HEADER, _rows(report))
 
 
 def _markdown(report: OrgScanReport) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"## {_headline(report)}", "", *[f"- {line}" for line in _notes(report)], "",
-             "| severity | rule | account | region | resource | detail |", "|---|---|---|---|---|---|"]
-    for f in report.findings:
-        severity, rule, account, region, resource, detail = _cells(f)
-        lines.append(f"| {severity} | {rule} | {account} | {region} | `{cell(resource)}` | {cell(detail)} |")
-    return "\n".join(lines) + "\n"
+    return markdown(_headline(report), _notes(report), HEADER, _rows(report))
