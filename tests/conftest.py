@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from tests.paths import ROOT
+from tests.support.clock import NOW
+
+from eksguard import clock
 
 # Set at import, before any test module creates a client: a client made earlier would escape moto.
 for key, value in {
@@ -26,3 +31,10 @@ os.environ.pop("AWS_PROFILE", None)
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock() -> Iterator[datetime]:
+    """eksguard's clock stands still at tests.support.clock.NOW for every in-process test."""
+    with clock.frozen(NOW) as at:
+        yield at

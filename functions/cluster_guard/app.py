@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import clock
 from eksguard.aws import clients
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
@@ -35,7 +35,7 @@ idempotency = IdempotencyConfig(event_key_jmespath="detail.eventID", expires_aft
 @idempotent(persistence_store=persistence, config=idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = cluster_guard.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(),
-                                  datetime.now(UTC))
+                                  clock.now())
     if result.status == "rejected":
         logger.error("event rejected", extra={"reason": result.reason})
     else:

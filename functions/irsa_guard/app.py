@@ -4,7 +4,6 @@ CreateCluster in every region (see template.yaml: IrsaGuardFunction, IrsaRefresh
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -16,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import clock
 from eksguard.aws import clients
 from eksguard.config import Config
 from eksguard.pipeline import irsa_guard
@@ -34,7 +34,7 @@ idempotency = IdempotencyConfig(event_key_jmespath="detail.eventID", expires_aft
 @metrics.log_metrics
 @idempotent(persistence_store=persistence, config=idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = irsa_guard.handle(event, Config.from_env(), clients.default(), datetime.now(UTC))
+    result = irsa_guard.handle(event, Config.from_env(), clients.default(), clock.now())
     if result.status == "rejected":
         logger.error("event rejected", extra={"reason": result.reason})
     else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import clock
 from eksguard.alert.webhook import SlackWebhook
 from eksguard.aws import clients, findings_bus
 from eksguard.pipeline import notifier
@@ -64,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     slack = SlackWebhook(lambda: _webhook_url(arn)) if arn else None
     results = []
     outputs = notifier.Outputs(clients.default(), slack, _account_alias)
-    for result in notifier.handle_event(event, config, outputs, datetime.now(UTC)):
+    for result in notifier.handle_event(event, config, outputs, clock.now()):
         if result.status == "rejected":
             logger.error("alert rejected: not an alert event or it breaks the SNS contract",
                          extra={"reason": result.reason})

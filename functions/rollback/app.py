@@ -9,12 +9,12 @@ permission on security groups or roles themselves.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import clock
 from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
@@ -30,10 +30,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     remediation_id = event.get("remediation_id") if isinstance(event, dict) else None
     if not isinstance(remediation_id, str) or not remediation_id:
         return {"status": "rejected", "reason": 'the payload must be {"remediation_id": "...", "dry_run": bool}'}
-    config, aws, now = Config.from_env(), clients.default(), datetime.now(UTC)
+    config, aws, now = Config.from_env(), clients.default(), clock.now()
     request = RollbackRequest(
         remediation_id=remediation_id, actor=f"lambda:{context.function_name} (invoked)", today=now.date(),
-        time=now.strftime("%Y-%m-%dT%H:%M:%SZ"), exempt_tag_key=config.exempt_tag_key,
+        time=clock.stamp(now), exempt_tag_key=config.exempt_tag_key,
         alert_topic_arn=config.alert_topic_arn, dry_run=event.get("dry_run") is True, force=event.get("force") is True)
     try:
         result = rollback(aws, AuditStore(aws, config.audit_table), request)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import clock
 from eksguard.aws import clients
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
@@ -34,7 +34,7 @@ idempotency = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=2
 @metrics.log_metrics
 @idempotent(persistence_store=persistence, config=idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = sweep.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(), datetime.now(UTC),
+    result = sweep.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(), clock.now(),
                           progress=lambda step: logger.info("sweep step", extra={"step": step}),
                           iam_roles=_flag("EKSGUARD_SWEEP_IAM"))
     if result.status == "rejected":

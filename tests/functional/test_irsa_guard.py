@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -20,6 +20,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from moto.moto_api._internal import mock_random
 from tests.paths import EVENTS, TEMPLATE
 from tests.support.botocore_hooks import CallLog, inject, record_calls
+from tests.support.clock import NOW, TODAY
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
 from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
@@ -284,8 +285,7 @@ def _event(name: str, event_id: str, **request: Any) -> dict[str, Any]:
 # -- rollback ---------------------------------------------------------------------------------------------------
 
 def _request(irsa: Irsa, rid: str, **kw: Any) -> RollbackRequest:
-    now = datetime(2026, 11, 20, 11, tzinfo=UTC)
-    return RollbackRequest(rid, "arn:aws:iam::123456789012:user/oncall", now.date(), now.isoformat(),
+    return RollbackRequest(rid, "arn:aws:iam::123456789012:user/oncall", TODAY, NOW.isoformat(),
                            alert_topic_arn=irsa.app().context.physical["AlertTopic"]["Ref"], **kw)
 
 
@@ -306,7 +306,7 @@ def test_rollback_restores_the_original_document_exactly(irsa: Irsa, event: str,
     result = rollback(irsa.aws(), irsa.store(), _request(irsa, rid))
     assert result.status == "rolled-back", result.error
     assert irsa.trust(role) == original  # parsed JSON equal to the before-image
-    assert irsa.tags(role)["eksguard:exempt"] == (date(2026, 11, 20) + timedelta(days=7)).isoformat()
+    assert irsa.tags(role)["eksguard:exempt"] == (TODAY + timedelta(days=7)).isoformat()
     records = {r["remediation_id"]: r for r in irsa.audit_records()}
     assert records[rid]["outcome"] == "rolled-back"
     assert records[result.rollback_id or ""]["action"] == "rolled-back"

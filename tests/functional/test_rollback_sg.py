@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 
 import pytest
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.clock import NOW, TODAY
 
 from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.local.demo import SCENARIOS
 from eksguard.local.invoke import invoke
-
-TODAY = date(2026, 11, 22)
 
 
 def _comparable(rule: dict) -> dict:  # type: ignore[type-arg]
@@ -36,7 +34,7 @@ def _revoked(account: Account) -> tuple[str, dict]:  # type: ignore[type-arg]
 def _request(account: Account, rid: str, **kw: object) -> RollbackRequest:
     topic = account.app().context.physical["AlertTopic"]["Ref"]
     return RollbackRequest(remediation_id=rid, actor="arn:aws:iam::123456789012:user/oncall", today=TODAY,
-                           time=datetime(2026, 11, 22, 9, tzinfo=UTC).isoformat(), alert_topic_arn=topic,
+                           time=NOW.isoformat(), alert_topic_arn=topic,
                            **kw)  # type: ignore[arg-type]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,6 +17,7 @@ from tests.paths import EVENTS
 from tests.support.botocore_hooks import inject, record_calls
 from tests.unit.alert_samples import message
 
+from eksguard import clock
 from eksguard.aws.clients import Aws
 from eksguard.aws.sns import PublishError, publish_batch
 from eksguard.config import Config
@@ -149,7 +149,7 @@ def test_reads_page_over_the_region_not_per_group(account: Account) -> None:
     app = account.app()
     config = Config.from_env({"EKSGUARD_AUDIT_TABLE": app.context.physical["AuditTable"]["Ref"],
                               "EKSGUARD_ALERT_TOPIC_ARN": app.context.physical["AlertTopic"]["Ref"]})
-    result = sweep.handle(_event("sweep-paging"), config, EksConfig(), Aws(session=session), datetime.now(UTC))
+    result = sweep.handle(_event("sweep-paging"), config, EksConfig(), Aws(session=session), clock.now())
     assert result.status == "processed"
     assert 1 <= calls["DescribeSecurityGroupRules"] < 10
     assert 1 <= calls["DescribeSecurityGroups"] < 10

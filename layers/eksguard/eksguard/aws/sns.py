@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eksguard import clock
 from eksguard.alert.dedupe import StormSettings, window_for, with_suppressed
 from eksguard.alert.messages import AlertMessage
 from eksguard.aws.alert_window import AlertWindows
@@ -38,7 +38,7 @@ def publish(aws: Aws, topic_arn: str, message: AlertMessage, storm: StormSetting
     storm = StormSettings.from_env() if storm is None else storm
     if not storm.enabled:
         return _send(aws, topic_arn, message)
-    window = window_for(message, time.time() if now is None else now, storm)
+    window = window_for(message, clock.now().timestamp() if now is None else now, storm)
     windows = AlertWindows(aws, storm.table)
     try:
         claim = windows.claim(window)

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 EXIT_REFUSED = 2
@@ -53,15 +52,16 @@ def locations(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eksguard import clock
     from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
     from eksguard.aws.audit import AuditStore
     from eksguard.aws.clients import Aws
 
     table, topic = locations(args)
     aws = Aws()
-    now = datetime.now(UTC)
+    now = clock.now()
     actor = aws.client("sts").get_caller_identity()["Arn"]
-    request = RollbackRequest(args.remediation_id, actor, now.date(), now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    request = RollbackRequest(args.remediation_id, actor, now.date(), clock.stamp(now),
                               args.exempt_tag_key, topic, args.dry_run, args.force)
     try:
         result = rollback(aws, AuditStore(aws, table), request)

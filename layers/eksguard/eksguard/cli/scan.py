@@ -11,9 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from eksguard import clock
 from eksguard.config import Config, ConfigError, Scope
 from eksguard.config_eks import EksConfig
 from eksguard.model import Severity
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         return scan_accounts.run(args, out, err, session, regions, config, eks_config)
     progress = Progress(err)
     try:
-        report = scan(Aws(regions[0], session), regions, config, eks_config, datetime.now(UTC).date(), progress)
+        report = scan(Aws(regions[0], session), regions, config, eks_config, clock.today(), progress)
     except (ClientError, BotoCoreError) as exc:
         progress.done()
         err.write(f"eksguard scan: could not read AWS: {exc}\n")

@@ -8,10 +8,10 @@ import json
 import shutil
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from eksguard import clock
 from eksguard.cli.scan import finding_cells, markdown, table
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, session: Any, region
 
     progress = AccountsProgress(err, accounts)
     try:
-        report = scan_accounts(assume, accounts, regions, config, eks_config, datetime.now(UTC).date(),
+        report = scan_accounts(assume, accounts, regions, config, eks_config, clock.today(),
                                args.max_workers or DEFAULT_WORKERS, progress)
     finally:
         progress.done()

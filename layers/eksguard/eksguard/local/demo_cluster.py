@@ -9,9 +9,9 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from eksguard import clock
 from eksguard.aws.clients import Aws
 from eksguard.cli.scan import render
 from eksguard.config import Config
@@ -125,7 +125,7 @@ def cluster_chapter(demo: DemoContext) -> bool:
 
     print("\nPosture after remediation (eksguard scan):", file=out)
     report = scan(Aws(demo.session.region_name, demo.session), [str(demo.session.region_name)],
-                  Config.from_env({}), EksConfig.from_env({}), datetime.now(UTC).date())
+                  Config.from_env({}), EksConfig.from_env({}), clock.today())
     print(render(report, "table"), file=out)
     return ok
 

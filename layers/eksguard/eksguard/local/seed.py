@@ -6,9 +6,12 @@ is seeded first), so the files in ``events/`` name real ids of this account."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import boto3
+
+from eksguard import clock
 
 DEMO_REGION = "ap-northeast-2"
 DEMO_CLUSTER = "demo"
@@ -65,7 +68,8 @@ def seed_demo(session: boto3.session.Session) -> DemoAccount:
     ci_runner = group("demo-ci-runner", "CI runner with a temporary exemption",
                       {"eksguard:exempt": "true"})
     legacy = group("legacy-web", "Default-VPC group outside any cluster network", vpc_id=None)
-    batch = group("demo-batch", "Batch workers; their exemption ran out", {"eksguard:exempt": "2025-06-30"})
+    expired = (clock.today() - timedelta(days=30)).isoformat()
+    batch = group("demo-batch", "Batch workers; their exemption ran out", {"eksguard:exempt": expired})
 
     def ingress(group_id: str, port: int | None, source: str, protocol: str = "tcp",
                 description: str = "") -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from eksguard import clock
 from eksguard.alert import eks as eks_alert
 from eksguard.alert.dedupe import StormSettings
 from eksguard.alert.messages import AlertMessage
@@ -119,7 +120,7 @@ def sweep_context(raw: Mapping[str, Any], aws: Aws, now: datetime) -> EventConte
     rules = [r for r in raw.get("resources") or [] if isinstance(r, str)]
     return EventContext(event_id=event_id, event_name="ScheduledSweep", source="aws.events",
                         account=str(raw.get("account") or aws.account_id()), region=str(region),
-                        time=str(raw.get("time") or now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                        time=str(raw.get("time") or clock.stamp(now)),
                         actor=f"eksguard sweep ({rules[0] if rules else 'manual run'})")
 
 
