@@ -14,12 +14,13 @@ export SAM_CLI_TELEMETRY := 0
 TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 
-.PHONY: help setup demo test fuzz bench lint build sam clean
+.PHONY: help setup demo test test-timeshift fuzz bench lint build sam clean
 
 help:
 	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
 	@echo "make demo    run the security-group story on the embedded AWS stand-in (moto server)"
 	@echo "make test    unit, functional and end-to-end tests (no Docker, no AWS account)"
+	@echo "make test-timeshift  functional and e2e tests with the clock moved SHIFT (default +400d) by faketime"
 	@echo "make fuzz    10,000 adversarial events through every guard (make test runs a sample)"
 	@echo "make bench   eksguard vs Cloud Custodian on the stand-in (results: docs/benchmarks.md)"
 	@echo "make lint    ruff, mypy, sam validate --lint"
@@ -31,7 +32,7 @@ $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12 or set PYTHON312=...)"; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 $(SAMVENV)/.installed: | setup
@@ -44,8 +45,19 @@ sam: $(SAMVENV)/.installed
 demo: setup
 	$(TEST_ENV) $(BIN)/eksguard local demo
 
+# Workers: one per core (pytest-xdist); every e2e test starts its own stand-in on a free port.
+TEST_WORKERS ?= auto
+PYTEST := $(TEST_ENV) $(if $(wildcard $(SAMVENV)/bin/python),SAM_PYTHON=$(abspath $(SAMVENV)/bin/python)) \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+# How far test-timeshift moves the machine's clock (faketime); nothing may depend on today's date.
+SHIFT ?= +400d
+
 test: setup
-	$(TEST_ENV) $(if $(wildcard $(SAMVENV)/bin/python),SAM_PYTHON=$(abspath $(SAMVENV)/bin/python)) $(BIN)/pytest
+	$(PYTEST)
+
+test-timeshift: setup
+	@command -v faketime >/dev/null || { echo "faketime not found: apt-get install faketime"; exit 1; }
+	faketime -f $(SHIFT) $(PYTEST) tests/functional tests/e2e
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from eksguard.cli.errors import CliError
+
 EXIT_REFUSED = 2
 
 
@@ -47,7 +49,7 @@ def locations(args: argparse.Namespace) -> tuple[str, str]:
         physical = load_app(find_template(args.template), {}).context.physical
         table, topic = table or physical["AuditTable"]["Ref"], topic or physical["AlertTopic"]["Ref"]
     if not table:
-        raise SystemExit("eksguard: which audit table? pass --audit-table or --stack-name")
+        raise CliError("which audit table? pass --audit-table or --stack-name")
     return table, topic
 
 
