@@ -35,6 +35,7 @@ PRESIGN_EXPIRES = 60  # what get-token asks for; STS honours the signature for 1
 TOKEN_LIFETIME = timedelta(minutes=15)
 MAX_TOKEN_BYTES = 4096
 _DATE = "%Y%m%dT%H%M%SZ"
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The query parameters the authenticator accepts (compared lower-case); anything else is rejected.
 _ALLOWED_PARAMS = frozenset({"action", "version", "x-amz-algorithm", "x-amz-credential", "x-amz-date",
                              "x-amz-expires", "x-amz-security-token", "x-amz-signature", "x-amz-signedheaders"})
@@ -85,6 +86,8 @@ def decode(token: str) -> str:
     body = token[len(PREFIX):]
     if "=" in body:
         raise InvalidToken("token is padded base64 (get-token strips the padding)")
+    if body.strip(_B64URL):  # Python's decoder skips foreign characters; Go's (EKS's) rejects them
+        raise InvalidToken("token is not base64url: characters outside the alphabet")
     try:
         return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
