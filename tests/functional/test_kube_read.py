@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx2
@@ -163,6 +165,25 @@ def test_timeout_is_unreadable(standin: KubeStandin, monkeypatch: pytest.MonkeyP
         s.listen(1)  # accepts the connection into the backlog, never answers
         snap = read(standin, endpoints={"prod": f"http://127.0.0.1:{s.getsockname()[1]}"})
     assert snap.error.startswith("endpoint timed out")
+
+
+def test_not_a_kubernetes_api_is_unreadable(standin: KubeStandin) -> None:
+    class Gateway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>502 Bad Gateway</html>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Gateway) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        snap = read(standin, endpoints={"prod": f"http://127.0.0.1:{server.server_address[1]}"})
+        server.shutdown()
+    assert snap.error == ("the endpoint answered namespaces with HTTP 502 and no Kubernetes Status: not a Kubernetes "
+                          "API server")
 
 
 def test_tls_without_or_with_a_wrong_ca_is_unreadable(standin: KubeStandin) -> None:

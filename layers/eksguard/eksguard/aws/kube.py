@@ -23,6 +23,7 @@ from functools import cache
 from typing import Any
 
 import httpx2
+import msgspec
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.config.models import Cluster, User
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
@@ -120,6 +121,11 @@ def _call(fn: Callable[[], Any], resource: str) -> Any:
             raise Unreadable("401 Unauthorized: the API server rejected the token (no access entry or aws-auth "
                              "mapping for the reading role?)") from None
         raise
+    except httpx2.HTTPStatusError as exc:  # an error without a Kubernetes Status: a proxy's or balancer's page
+        raise Unreadable(f"the endpoint answered {resource} with HTTP {exc.response.status_code} and no "
+                         "Kubernetes Status: not a Kubernetes API server") from None
+    except (msgspec.DecodeError, json.JSONDecodeError) as exc:
+        raise Unreadable(f"the endpoint's answer to {resource} is not Kubernetes JSON ({exc})") from None
 
 
 def _why(exc: ApiError) -> str:

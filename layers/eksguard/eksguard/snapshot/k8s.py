@@ -161,7 +161,10 @@ def aws_auth_from_api(configmap: Mapping[str, Any] | None) -> AwsAuth:
     errors: list[str] = []
     for key, kind, arn_key in (("mapRoles", "role", "rolearn"), ("mapUsers", "user", "userarn")):
         raw = data.get(key)
-        if raw is None or raw.strip() == "":
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            continue
+        if not isinstance(raw, str):
+            errors.append(f"{key} is not a string: its mappings were not evaluated")
             continue
         try:
             entries = yaml.safe_load(raw)
