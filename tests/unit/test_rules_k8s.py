@@ -342,3 +342,12 @@ def test_aws_auth_parsing() -> None:
         ("role", "prod-node-role", ("system:bootstrappers", "system:nodes"))]
     assert len(auth.errors) == 2 and "mapRoles[1]" in auth.errors[0] and "mapUsers is not a YAML list" in auth.errors[1]
     assert not aws_auth_from_api(None).present
+
+
+def test_annotated_service_accounts_for_the_irsa_source() -> None:
+    """DESIGN section 5, source 3: the cluster's own ServiceAccounts; None when they were not read."""
+    snap = snapshot(sas=(AWS_NODE, service_account("payments", "api", VPC_CNI.arn), service_account("app", "x")))
+    assert [sa.sub for sa in snap.annotated(VPC_CNI.arn) or ()] == [
+        "system:serviceaccount:kube-system:aws-node", "system:serviceaccount:payments:api"]
+    assert snap.annotated(KS_WILDCARD.arn) == ()
+    assert replace(snap, service_accounts=None).annotated(VPC_CNI.arn) is None

@@ -142,6 +142,13 @@ class ClusterK8sSnapshot:
     def unreadable(cls, cluster: str, region: str, reason: str) -> ClusterK8sSnapshot:
         return cls(cluster, region, error=reason)
 
+    def annotated(self, role_arn: str) -> tuple[ServiceAccount, ...] | None:
+        """The ServiceAccounts whose role-arn annotation is exactly ``role_arn`` (DESIGN section 5, source 3:
+        exactly one is the role's service account; two or more mean alert only). None: not read."""
+        if self.service_accounts is None:
+            return None
+        return tuple(sa for sa in self.service_accounts if sa.role_arn == role_arn)
+
 
 # --- parsing the API's JSON -------------------------------------------------------------------------------
 
