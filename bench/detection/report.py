@@ -175,9 +175,11 @@ def render(results: Json) -> str:
         "the corpus is bench/detection/corpus.py, the numbers are bench/detection/results.json.",
         "",
         f"One EKS account ({len(results['regions'])} regions: {', '.join(results['regions'])}, plus IAM) is made on "
-        "the local AWS stand-in from a labelled corpus: **bad** resources, each with one problem of one eksguard "
-        "rule family, and **near misses** that look like problems and are not (nothing may be reported on them). "
-        "Both tools scan the same stand-in, read-only, and each report is judged against the labels:",
+        f"the local AWS stand-in from a labelled corpus of {sum(c['bad'] for c in results['cases'])} **bad** "
+        "resources, each with one problem of one eksguard rule family (every rule of SG-001 … SG-007, "
+        f"IR-001 … IR-007 and EK-001 … EK-007 at least once), and {sum(not c['bad'] for c in results['cases'])} "
+        "**near misses** that look like problems and are not (nothing may be reported on them). Both tools scan "
+        "the same stand-in, read-only, and each report is judged against the labels:",
         "",
         "- **found**: the bad resource is reported with the case's rule (eksguard) or one of its equivalent checks "
         "(Prowler); **missed** otherwise — for Prowler \"no check\" when it has no check for that problem at all;",
@@ -215,11 +217,14 @@ def render(results: Json) -> str:
               + ", ".join(f"`{c}`" for c in checks) + ". Its other checks (password policy, snapshots, …) answer "
               "questions this corpus does not ask, so they are not run.",
               "- Prowler judges a security group only when a network interface uses it (its default; "
-              "`--scan-unused-services` turns that off, hence the third column). The corpus gives every group the "
-              "interfaces its owner would place in it: the EKS control plane's, nodes', an internet-facing ALB's "
-              "(owned by `amazon-elb`, which is how Prowler exempts load balancers), a host's; the eu-west-1 "
-              "default group is deliberately unused.",
-              "- Prowler has no check on IRSA trust policies (its AWS provider reads no OIDC condition: "
+              "`--scan-unused-services` turns that off, hence the third column, which then also judges the "
+              "default group of each region's default VPC: AWS makes those, outside any cluster's network, and the "
+              "corpus labels nothing there). The corpus gives every group the interfaces its owner would place "
+              "in it: the EKS control plane's, nodes', an internet-facing ALB's (owned by `amazon-elb`, which is "
+              "how Prowler exempts load balancers), a host's; the eu-west-1 cluster VPC's default group is "
+              "deliberately unused.",
+              f"- Prowler {v['prowler']} has no check on IRSA trust policies (its AWS provider reads no OIDC "
+              "condition: "
               "prowler-cloud/prowler#12845), none on EKS access entries or authentication mode, none on the CNI "
               "policy's placement, none on `eks:*` grants (only `*:*`), none on a cluster security group's required "
               "rules or a bastion's egress, and `ec2_launch_template_imdsv2_required` passes a template when any "
@@ -266,7 +271,7 @@ def _today(eksguard: Json) -> list[str]:
     if unused and not unused["found"]:
         lines.append("- The IMDSv1 launch template that carries the node security group but no node group uses "
                      "yet is not a node template to `scan` (issue 13, item 2).")
-    lines.append("Re-run `make detect` when that changes; the harness needs no change.")
+    lines += ["", "Re-run `make detect` when that changes; the harness needs no change."]
     return lines
 
 

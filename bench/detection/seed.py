@@ -95,6 +95,21 @@ class _Seeder:
             self.add(f"cloudtrail:{region}", region, f"CloudTrail coverage of {region}", f"cloudtrail:{region}")
         self.add("trail:management-events", GLOBAL, "trail management-events", "management-events", arn)
 
+    def default_vpcs(self) -> None:
+        """The default VPC AWS makes in every region, with its default group: no cluster, no label."""
+        for region in REGIONS:
+            ec2 = self.client("ec2", region)
+            for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+                vpc_id = vpc["VpcId"]
+                self.add(f"vpc:default-vpc@{region}", region, f"default VPC of {region} ({vpc_id})", vpc_id,
+                         self.arn("ec2", region, f"vpc/{vpc_id}"))
+                for group in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+                        "SecurityGroups"]:
+                    gid = group["GroupId"]
+                    self.add(f"sg:{group['GroupName']}@default-vpc@{region}", region,
+                             f"{group['GroupName']} group of the default VPC of {region}, no cluster ({gid})", gid,
+                             self.arn("ec2", region, f"security-group/{gid}"))
+
     def vpcs(self) -> None:
         for vpc in self.spec.vpcs:
             ec2 = self.client("ec2", vpc.region)
@@ -351,6 +366,7 @@ def _metadata(metadata: Metadata) -> dict[str, Any]:
 def seed_corpus(session: Any, spec: AccountSpec = ACCOUNT) -> Seeded:
     seeder = _Seeder(session, spec)
     seeder.trail()
+    seeder.default_vpcs()
     seeder.vpcs()
     seeder.groups()
     seeder.policies_and_users()
