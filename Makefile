@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 
-.PHONY: help setup demo test test-timeshift fuzz bench lint build sam clean
+.PHONY: help setup demo test test-timeshift fuzz bench detect lint build sam clean
 
 help:
 	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-timeshift  functional and e2e tests with the clock moved SHIFT (default +400d) by faketime"
 	@echo "make fuzz    10,000 adversarial events through every guard (make test runs a sample)"
 	@echo "make bench   eksguard vs Cloud Custodian on the stand-in (results: docs/benchmarks.md)"
+	@echo "make detect  detection quality: eksguard scan vs Prowler on a labelled corpus (results: docs/detection.md)"
 	@echo "make lint    ruff, mypy, sam validate --lint"
 	@echo "make build   sam build (python3.12 first on PATH)"
 
@@ -66,6 +67,10 @@ bench: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(BIN)/python bench/vs_custodian.py --python312 $(PYTHON312) \
 		--sam $(abspath $(SAMVENV)/bin/sam) --uv $(abspath $(BIN)/uv)
 
+# Prowler goes into bench/.venv-prowler (pinned: bench/detection/requirements-prowler.txt) on first use.
+detect: setup
+	$(TEST_ENV) $(BIN)/python bench/detection/run.py --python312 $(PYTHON312) --uv $(abspath $(BIN)/uv)
+
 lint: setup sam
 	$(BIN)/ruff check layers functions tests
 	$(BIN)/mypy
@@ -75,4 +80,4 @@ build: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam build
 
 clean:
-	rm -rf .aws-sam $(VENV) $(SAMVENV)
+	rm -rf .aws-sam $(VENV) $(SAMVENV) bench/.venv-prowler
