@@ -58,7 +58,7 @@ test: setup
 
 test-timeshift: setup
 	@command -v faketime >/dev/null || { echo "faketime not found: apt-get install faketime"; exit 1; }
-	faketime -f $(SHIFT) $(PYTEST) tests/functional tests/e2e
+	faketime -f $(SHIFT) env $(PYTEST) tests/functional tests/e2e
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz

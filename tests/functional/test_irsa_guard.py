@@ -23,7 +23,6 @@ from tests.support.botocore_hooks import CallLog, inject, record_calls
 from tests.support.clock import NOW, TODAY
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
-from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore, from_item
 from eksguard.local.demo_irsa import SCENARIOS, IrsaScenario
@@ -41,6 +40,7 @@ from eksguard.local.seed import (
     seed_irsa,
 )
 from eksguard.local.standin import apply_moto_patches
+from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
 ACTOR = "arn:aws:sts::123456789012:assumed-role/PlatformAdmin/jane@example.com"
 

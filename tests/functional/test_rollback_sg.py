@@ -9,11 +9,11 @@ from tests.functional.conftest import Account
 from tests.paths import EVENTS
 from tests.support.clock import NOW, TODAY
 
-from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.local.demo import SCENARIOS
 from eksguard.local.invoke import invoke
+from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
 
 def _comparable(rule: dict) -> dict:  # type: ignore[type-arg]

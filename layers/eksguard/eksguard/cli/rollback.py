@@ -55,9 +55,9 @@ def locations(args: argparse.Namespace) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from eksguard import clock
-    from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
     from eksguard.aws.audit import AuditStore
     from eksguard.aws.clients import Aws
+    from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
     table, topic = locations(args)
     aws = Aws()

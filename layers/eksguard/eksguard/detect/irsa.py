@@ -6,7 +6,6 @@ successor issuer), so planning never re-derives a rule's reasoning."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from eksguard.snapshot.irsa import (
     Role,
     Statement,
     issuer_region,
+    like_match,
     provider_arn,
     successor,
 )
@@ -42,12 +42,6 @@ def _finding(rule_id: str, role: Role, stmt: Statement, detail: str, remediable:
     spec = RULES_BY_ID[rule_id]
     return Finding(rule_id, spec.severity, spec.title, role.name, f"{stmt.ref}: {detail}", target_id=stmt.ref,
                    remediable=remediable, evidence=tuple({"statement": stmt.index, **evidence}.items()))
-
-
-def like_match(pattern: str, value: str) -> bool:
-    """IAM StringLike: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def _irsa(role: Role) -> Iterator[tuple[Statement, str]]:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eksguard.detect.imds_policy import imds_reachable
-from eksguard.detect.irsa import like_match
 from eksguard.model import Finding, Severity
-from eksguard.snapshot.irsa import Role
+from eksguard.snapshot.irsa import Role, like_match
 from eksguard.snapshot.k8s import SYSTEM_MASTERS, AwsAuthMapping, ClusterK8sSnapshot, ServiceAccount
 
 DEFAULT_IMDS_ALLOWED_NAMESPACES = frozenset({"kube-system", "amazon-cloudwatch", "external-dns"})

@@ -9,20 +9,20 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.eks import build_message
+from eksguard.alert.publish import publish
 from eksguard.apply.eks import EksOutcome, apply
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
-from eksguard.aws import sns
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
 from eksguard.detect.eks import detect
+from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
 from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
 
@@ -149,7 +149,7 @@ def publish_outcomes(outcomes: list[EksOutcome], aws: Aws, audit: AuditStore | N
     for outcome in (o for o in outcomes if o.should_alert):
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
+        if publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
             sent += 1
         if audit is not None and outcome.status == "applied":
             audit.mark_alerted(outcome.action.remediation_id)

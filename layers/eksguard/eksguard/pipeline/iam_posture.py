@@ -7,14 +7,15 @@ import uuid
 from datetime import datetime
 
 from eksguard.alert.irsa import posture_message
-from eksguard.aws import iam, sns
+from eksguard.alert.publish import publish
+from eksguard.aws import iam
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
 from eksguard.detect.iam_policy import detect
+from eksguard.errors import RetryableError
 from eksguard.model import ActionKind, EventContext, Finding
 from eksguard.parse.iam import IamChange
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.exemptions import exemption
 from eksguard.snapshot.iam_policy import CNI_POLICY, IamPostureSnapshot, PolicyView
 
@@ -71,7 +72,7 @@ def handle(change: IamChange, aws: Aws, config: Config, ctx: EventContext, now: 
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
         message = posture_message(finding, kind, arn, rid, ctx, config, note, image)
-        sent += sns.publish(aws, config.alert_topic_arn, message) is not None
+        sent += publish(aws, config.alert_topic_arn, message) is not None
         summaries.append(ActionSummary(finding.rule_id, finding.severity.label, finding.resource_id,
                                        finding.target_id, kind.value, "unchanged", finding.detail))
     return GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(findings), actions=tuple(summaries),

@@ -13,14 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.irsa import trust_message
+from eksguard.alert.publish import publish
 from eksguard.apply.irsa import DONE, TrustOutcome, apply
-from eksguard.aws import iam, sns
+from eksguard.aws import iam
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.aws.eks_issuers import read_cluster_issuers
 from eksguard.aws.irsa_snapshot import observe, read_snapshot, record, roles_trusting
 from eksguard.config import Config
 from eksguard.detect.irsa import detect
+from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.envelope import EventError, parse_envelope, skip_reason
 from eksguard.parse.iam import (
@@ -33,7 +35,6 @@ from eksguard.parse.iam import (
 )
 from eksguard.pipeline import iam_posture
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.irsa import plan
 from eksguard.snapshot.irsa import (
     ClusterIssuer,
@@ -162,7 +163,7 @@ def _alert(outcomes: list[TrustOutcome], aws: Aws, audit: AuditStore | None, ctx
     for outcome in (o for o in outcomes if o.should_alert):
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if sns.publish(aws, config.alert_topic_arn, trust_message(outcome, ctx, config)) is not None:
+        if publish(aws, config.alert_topic_arn, trust_message(outcome, ctx, config)) is not None:
             sent += 1
         if audit is not None and outcome.status == DONE:
             audit.mark_alerted(outcome.action.remediation_id)
