@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eksguard.detect.imds_policy import imds_reachable
+from eksguard.detect.rule import Family, Rule
 from eksguard.model import Finding, Severity
 from eksguard.snapshot.irsa import Role, like_match
 from eksguard.snapshot.k8s import SYSTEM_MASTERS, AwsAuthMapping, ClusterK8sSnapshot, ServiceAccount
@@ -37,12 +38,10 @@ class K8Inputs:
 Check = Callable[[ClusterK8sSnapshot, K8Inputs], Iterator[Finding]]
 
 
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    title: str
-    severity: Severity
-    check: Check
+# Read by the sweep, the scan and the in-cluster guard (the control-plane audit log's writes to aws-auth,
+# NetworkPolicies, GlobalNetworkPolicies, ServiceAccounts and Namespaces).
+EVENTS = ("KubernetesAuditWrite",)
+KUBE = Family.KUBERNETES
 
 
 def _finding(rule_id: str, resource_id: str, detail: str, target_id: str | None = None, **evidence: Any) -> Finding:
@@ -161,12 +160,21 @@ def _annotation(snap: ClusterK8sSnapshot, inputs: K8Inputs, sa: ServiceAccount, 
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("K8-000", "Cluster could not be read: not evaluated", Severity.MEDIUM, k8_000_not_evaluated),
-    Rule("K8-001", "aws-auth maps an IAM role or user into system:masters", Severity.HIGH, k8_001_system_masters),
-    Rule("K8-002", "aws-auth maps an IAM role or user that does not exist", Severity.HIGH, k8_002_unknown_principal),
+    Rule("K8-000", "Cluster could not be read: not evaluated", Severity.MEDIUM, k8_000_not_evaluated, KUBE,
+         "eks-cluster", EVENTS, None, (),
+         ("EKS User Guide: Grant IAM users access to Kubernetes with access entries",)),
+    Rule("K8-001", "aws-auth maps an IAM role or user into system:masters", Severity.HIGH, k8_001_system_masters,
+         KUBE, "eks-cluster", EVENTS, None, (),
+         ("CIS Amazon EKS Benchmark 4.1.1", "EKS Best Practices: Identity and access management - access entries")),
+    Rule("K8-002", "aws-auth maps an IAM role or user that does not exist", Severity.HIGH, k8_002_unknown_principal,
+         KUBE, "eks-cluster", EVENTS, None, (),
+         ("EKS Best Practices: Identity and access management - aws-auth",)),
     Rule("K8-003", "Pods of a namespace can reach IMDS (no network policy denies it)", Severity.HIGH,
-         k8_003_imds_reachable),
-    Rule("K8-004", "ServiceAccount role annotation and IRSA trust disagree", Severity.MEDIUM, k8_004_irsa_mismatch),
+         k8_003_imds_reachable, KUBE, "k8s-namespace", EVENTS, None, ("ImdsAllowedNamespaces",),
+         ("EKS Best Practices: Restrict access to the instance profile assigned to the worker node",)),
+    Rule("K8-004", "ServiceAccount role annotation and IRSA trust disagree", Severity.MEDIUM, k8_004_irsa_mismatch,
+         KUBE, "k8s-service-account", EVENTS, None, (), (
+             "EKS Best Practices: IRSA - scope the IAM role trust policy to the service account",)),
 )
 RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 

@@ -17,7 +17,8 @@ from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
-from eksguard.detect.eks import detect
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
@@ -25,18 +26,6 @@ from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envel
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
-
-# What each call can change, so an event re-checks that and does not re-alert the rest.
-EVENT_RULES: Mapping[str, tuple[str, ...]] = {
-    "CreateCluster": ("EK-001", "EK-002", "EK-003", "EK-006"),
-    "UpdateClusterConfig": ("EK-001", "EK-002", "EK-006"),
-    "CreateNodegroup": ("EK-004",),
-    "CreateAccessEntry": ("EK-006",),
-    "AssociateAccessPolicy": ("EK-006",),
-    "CreateLaunchTemplate": ("EK-004",),
-    "CreateLaunchTemplateVersion": ("EK-004",),
-    "ModifyInstanceMetadataOptions": ("EK-004",),
-}
 
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime) -> GuardResult:
@@ -64,7 +53,8 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     snapshot, reason = read_snapshot(aws, ctx.region, change, config)
     if reason:
         return GuardResult("processed", ctx.event_id, ctx.event_name, reason)
-    findings = detect(snapshot, eks_config, only=EVENT_RULES[change.event_name])
+    findings = evaluate(Posture(eks=snapshot), config, eks_config,
+                        only=rules_for(change.event_name, (Family.CLUSTER,)))
     actions = plan(snapshot, findings, config, eks_config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.change for a in actions) else None
     outcomes = apply(actions, aws, audit, ctx, config)

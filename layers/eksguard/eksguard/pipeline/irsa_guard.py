@@ -21,7 +21,9 @@ from eksguard.aws.clients import Aws
 from eksguard.aws.eks_issuers import read_cluster_issuers
 from eksguard.aws.irsa_snapshot import observe, read_snapshot, record, roles_trusting
 from eksguard.config import Config
-from eksguard.detect.irsa import detect
+from eksguard.config_eks import EksConfig
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.envelope import EventError, parse_envelope, skip_reason
@@ -137,7 +139,7 @@ def guard_roles(roles: Sequence[Role], aws: Aws, config: Config, ctx: EventConte
     observe(audit, snap, ctx.event_id, ctx.time)
     if only is not None:
         snap = replace(snap, roles=tuple(only(snap)))
-    findings = detect(snap)
+    findings = evaluate(Posture(irsa=snap), config, EksConfig(), only=rules_for(ctx.event_name, (Family.IRSA,)))
     planned = plan(snap, findings, config, ctx.event_id, now.date())
     outcomes = apply(planned.actions, aws, audit, ctx, config)
     alerts = _alert(outcomes, aws, audit, ctx, config)

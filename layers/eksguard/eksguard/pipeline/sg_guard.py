@@ -14,7 +14,9 @@ from eksguard.aws import ec2
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
-from eksguard.detect.sg import detect
+from eksguard.config_eks import EksConfig
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
@@ -54,7 +56,8 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
     if not snapshot.groups:
         return GuardResult("processed", ctx.event_id, ctx.event_name,
                            "security group no longer exists: nothing to do")
-    findings = detect(snapshot, config)
+    findings = evaluate(Posture(sg=snapshot), config, EksConfig(),
+                        only=rules_for(ctx.event_name, (Family.SECURITY_GROUP,)))
     planned = plan(snapshot, findings, config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
     outcomes = apply(planned.actions, aws, audit, ctx, config)

@@ -28,11 +28,13 @@ from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
-from eksguard.detect import sg as detect_sg
+from eksguard.detect import catalog
+from eksguard.detect.catalog import evaluate
+from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import ActionKind, EventContext, Finding
-from eksguard.pipeline import cluster_guard, sweep_irsa
-from eksguard.pipeline.posture import Progress, RegionPosture, eks_findings, read_region
+from eksguard.pipeline import cluster_guard, iam_posture, sweep_irsa
+from eksguard.pipeline.posture import GlobalPosture, Progress, RegionPosture, read_global, read_region
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
@@ -65,20 +67,26 @@ class Item:
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime,
            progress: Progress | None = None, iam_roles: bool = False) -> GuardResult:
-    """``iam_roles``: also sweep IRSA trust policies (only the stack where IAM rules are deployed does)."""
+    """``iam_roles``: also sweep the account's IAM side, IRSA trusts and IAM posture (only the stack where the IAM
+    rules are deployed does: IAM is global)."""
     try:
         ctx = sweep_context(raw, aws, now)
     except SweepError as exc:
         return GuardResult("rejected", reason=str(exc))
     if not config.alert_topic_arn:
         raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-    posture = read_region(aws, ctx.region, config, progress or (lambda _: None))
+    step = progress or (lambda _: None)
+    region = read_region(aws, ctx.region, config, step)
     audit = AuditStore(aws, config.audit_table)
-    items = _security_groups(posture, aws, audit, ctx, config, now) + _clusters(posture, aws, audit, ctx, config,
-                                                                                eks_config, now)
-    if iam_roles:
-        (progress or (lambda _: None))("IRSA roles")
-        items += _irsa(aws, audit, ctx, config, now)
+    found = by_family(evaluate(region.posture, config, eks_config))
+    items = (_security_groups(region, found[Family.SECURITY_GROUP], aws, audit, ctx, config, now)
+             + _clusters(region, found[Family.CLUSTER] + found[Family.CLOUDTRAIL], aws, audit, ctx, config,
+                         eks_config, now))
+    if iam_roles:  # IAM is global: only the stack where the IAM rules live sweeps it, once per account
+        glob = read_global(aws, ctx.account, audit, step)
+        found_global = by_family(evaluate(glob.posture, config, eks_config))
+        items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
+        items += _iam(glob, found_global[Family.IAM], ctx, config, now)
 
     previous = audit.sweep_state(ctx.region)
     to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
@@ -98,7 +106,7 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     publish(aws, config.alert_topic_arn, summary_message(ctx, config, counts), storm=NO_STORM_WINDOW)
     result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(items),
                          actions=tuple(i.summary for i in to_alert), alerts_sent=sent + 1, extra=counts)
-    for cluster in posture.eks.clusters:
+    for cluster in region.eks.clusters:
         if cluster.issuer:  # the issuer history also learns clusters whose CreateCluster event was missed
             audit.record_cluster_issuer(ctx.region, cluster.name, cluster.issuer, cluster.arn, ctx.time, ctx.event_id)
     failed = [i for i in items if i.retryable]
@@ -127,9 +135,16 @@ def sweep_context(raw: Mapping[str, Any], aws: Aws, now: datetime) -> EventConte
                         partition=partition_in(rules[0] if rules else None) or partition_of(str(region)))
 
 
-def _security_groups(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
-                     now: datetime) -> list[Item]:
-    planned = plan_sg.plan(posture.sg, detect_sg.detect(posture.sg, config), config, ctx.event_id, now.date())
+def by_family(findings: Sequence[Finding]) -> dict[Family, list[Finding]]:
+    out: dict[Family, list[Finding]] = {f: [] for f in Family}
+    for finding in findings:
+        out[catalog.rule(finding.rule_id).family].append(finding)
+    return out
+
+
+def _security_groups(region: RegionPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore,
+                     ctx: EventContext, config: Config, now: datetime) -> list[Item]:
+    planned = plan_sg.plan(region.sg, findings, config, ctx.event_id, now.date())
     by_group: dict[str, list[plan_sg.SgAction]] = {}
     for action in planned.actions:
         by_group.setdefault(action.group.group_id, []).append(action)
@@ -151,10 +166,9 @@ def _sg_summary(o: apply_sg.SgOutcome) -> ActionSummary:
                          related_rules=tuple(r.rule_id for r in o.action.related), error=o.error)
 
 
-def _clusters(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
-              eks_config: EksConfig, now: datetime) -> list[Item]:
-    findings = eks_findings(posture, eks_config)
-    actions = plan_eks.plan(posture.eks, findings, config, eks_config, ctx.event_id, now.date())
+def _clusters(region: RegionPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore, ctx: EventContext,
+              config: Config, eks_config: EksConfig, now: datetime) -> list[Item]:
+    actions = plan_eks.plan(region.eks, findings, config, eks_config, ctx.event_id, now.date())
     outcomes = apply_eks.apply(actions, aws, audit, ctx, config)
     return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("applied", "failed"),
                   resolved=o.status in ("applied", "duplicate"), retryable=o.retryable, note=o.action.note,
@@ -162,8 +176,11 @@ def _clusters(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventCon
             for o in outcomes if o.should_alert]
 
 
-def _irsa(aws: Aws, audit: AuditStore, ctx: EventContext, config: Config, now: datetime) -> list[Item]:
-    swept = sweep_irsa.sweep_roles(aws, audit, ctx, config, now.date())
+def _irsa(glob: GlobalPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore, ctx: EventContext,
+          config: Config, now: datetime) -> list[Item]:
+    if glob.posture.irsa is None:
+        return []
+    swept = sweep_irsa.sweep_roles(glob.posture.irsa, findings, aws, audit, ctx, config, now.date())
     return [_item(o.action.finding, o.kind, o.status, changed=sweep_irsa.changed(o), resolved=sweep_irsa.resolved(o),
                   retryable=o.retryable, note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
                   message=message, summary=ActionSummary(
@@ -172,6 +189,21 @@ def _irsa(aws: Aws, audit: AuditStore, ctx: EventContext, config: Config, now: d
                       status=o.status, detail=o.action.finding.detail,
                       related_rules=tuple(f.rule_id for f in o.action.related), error=o.error))
             for o, message in zip(swept.outcomes, swept.messages, strict=True)]
+
+
+def _iam(glob: GlobalPosture, findings: Sequence[Finding], ctx: EventContext, config: Config,
+         now: datetime) -> list[Item]:
+    """EK-005, EK-007: alert only, the same decision and message as the IRSA guard's on an IAM event."""
+    if glob.posture.iam is None:
+        return []
+    items = []
+    for finding in findings:
+        decision = iam_posture.decide(finding, glob.posture.iam, ctx, config, now.date())
+        items.append(_item(finding, decision.kind, "unchanged", changed=False, resolved=False, retryable=False,
+                           note=decision.note, message=decision.message, summary=ActionSummary(
+                               finding.rule_id, finding.severity.label, finding.resource_id, finding.target_id,
+                               decision.kind.value, "unchanged", finding.detail)))
+    return items
 
 
 def _item(finding: Finding, kind: ActionKind, status: str, changed: bool, resolved: bool, retryable: bool,
