@@ -136,11 +136,12 @@ def _main(argv: list[str]) -> int:
     demo.add_argument("--template")
     demo.add_argument("--mode", choices=("audit", "enforce"), default="enforce")
 
-    from eksguard.cli import history, rollback, scan
+    from eksguard.cli import history, rollback, rules, scan
 
     rollback.add_parser(sub)
     scan_parser = scan.add_parser(sub)
     history.add_parser(sub)
+    rules.add_parser(sub)
 
     args = parser.parse_args(argv)
     if overrides is not None:
@@ -154,6 +155,8 @@ def _main(argv: list[str]) -> int:
         return scan.run(args)
     if args.command == "history":
         return history.run(args)
+    if args.command == "rules":
+        return rules.run(args)
     handler = {"up": _up, "provision": _provision, "invoke": _invoke, "replay": _replay, "demo": _demo}
     return handler[args.local_command](args)
 

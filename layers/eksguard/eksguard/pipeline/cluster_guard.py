@@ -27,6 +27,11 @@ from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
 
+# The rule families this guard re-checks: its EventBridge rules match their events (tests/unit/test_catalog.py),
+# plus DeleteCluster, answered "nothing left to check".
+FAMILIES = (Family.CLUSTER,)
+EXTRA_EVENTS = ("DeleteCluster",)
+
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime) -> GuardResult:
     try:
@@ -54,7 +59,7 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     if reason:
         return GuardResult("processed", ctx.event_id, ctx.event_name, reason)
     findings = evaluate(Posture(eks=snapshot), config, eks_config,
-                        only=rules_for(change.event_name, (Family.CLUSTER,)))
+                        only=rules_for(change.event_name, FAMILIES))
     actions = plan(snapshot, findings, config, eks_config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.change for a in actions) else None
     outcomes = apply(actions, aws, audit, ctx, config)

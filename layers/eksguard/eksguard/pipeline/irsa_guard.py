@@ -51,6 +51,11 @@ from eksguard.snapshot.irsa import (
 POSTURE_EVENTS = frozenset({"AttachRolePolicy", "PutRolePolicy", "CreatePolicyVersion"})
 
 
+# The rule families the IRSA guard (IAM events) and the issuer refresh (EKS CreateCluster) re-check: their
+# EventBridge rules together match exactly these families' events (tests/unit/test_catalog.py).
+FAMILIES = (Family.IRSA, Family.IAM)
+
+
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
     try:
         event = parse_envelope(raw)

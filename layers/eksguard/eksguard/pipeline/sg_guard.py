@@ -25,6 +25,9 @@ from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.sg import plan
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
 
+# The rule families this guard re-checks; its EventBridge rule matches exactly their events (test_catalog.py).
+FAMILIES = (Family.SECURITY_GROUP,)
+
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
     try:
@@ -57,7 +60,7 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
         return GuardResult("processed", ctx.event_id, ctx.event_name,
                            "security group no longer exists: nothing to do")
     findings = evaluate(Posture(sg=snapshot), config, EksConfig(),
-                        only=rules_for(ctx.event_name, (Family.SECURITY_GROUP,)))
+                        only=rules_for(ctx.event_name, FAMILIES))
     planned = plan(snapshot, findings, config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
     outcomes = apply(planned.actions, aws, audit, ctx, config)

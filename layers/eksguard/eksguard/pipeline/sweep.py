@@ -43,6 +43,9 @@ from eksguard.plan import sg as plan_sg
 # retries keep the burst inside EC2's request-rate limits.
 REVOKE_WORKERS = 4
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+# Every family the sweep evaluates (IRSA and IAM only in the stack where IAM rules live): a rule of any other
+# family must be reached by some guard's events, or tests/unit/test_catalog.py fails.
+SWEPT_FAMILIES = frozenset({Family.SECURITY_GROUP, Family.CLUSTER, Family.CLOUDTRAIL, Family.IRSA, Family.IAM})
 
 
 class SweepError(ValueError):
