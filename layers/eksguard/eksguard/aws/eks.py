@@ -60,6 +60,8 @@ def to_posture(raw: Mapping[str, Any]) -> ClusterPosture:
         vpc_image={k: vpc[k] for k in ("endpointPublicAccess", "endpointPrivateAccess", "publicAccessCidrs")
                    if k in vpc},
         logging_image=dict(logging),
+        endpoint=raw.get("endpoint"),
+        ca_data=(raw.get("certificateAuthority") or {}).get("data"),
     )
 
 

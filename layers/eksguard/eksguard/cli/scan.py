@@ -37,6 +37,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     scan.add_argument("--scope", choices=[s.value for s in Scope],
                       help="security groups to judge: eks (VPCs that host a cluster) or all (default: EKSGUARD_SCOPE "
                            "or eks)")
+    scan.add_argument("--no-kubernetes", action="store_true",
+                      help="skip the K8 family (reading each cluster's Kubernetes API; also EKSGUARD_READ_KUBERNETES="
+                           "false)")
     scan_accounts.add_arguments(scan)
     return scan
 
@@ -98,6 +101,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         env = dict(os.environ)
         if args.scope:
             env["EKSGUARD_SCOPE"] = args.scope
+        if getattr(args, "no_kubernetes", False):
+            env["EKSGUARD_READ_KUBERNETES"] = "false"
         config, eks_config = Config.from_env(env), EksConfig.from_env(env)
     except ConfigError as exc:
         err.write(f"eksguard scan: {exc}\n")

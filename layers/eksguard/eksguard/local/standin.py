@@ -296,7 +296,17 @@ def apply_irsa_patches() -> None:
         return
     _patch_cluster_issuers()
     _patch_managed_policies()
+    _patch_authorization_details()
     _irsa_patched = True
+
+
+def _patch_authorization_details() -> None:
+    """moto 5.2.5's GetAccountAuthorizationDetails leaves PolicyName and PolicyId out of each managed policy
+    (its serializer looks for attributes the policy model names ``name`` and ``id``); AWS always sends both."""
+    from moto.iam.models import ManagedPolicy
+
+    ManagedPolicy.policy_name = property(lambda self: self.name)  # type: ignore[attr-defined]
+    ManagedPolicy.policy_id = property(lambda self: self.id)  # type: ignore[attr-defined]
 
 
 def _patch_cluster_issuers() -> None:

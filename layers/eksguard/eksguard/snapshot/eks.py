@@ -49,6 +49,9 @@ class ClusterPosture:
     # The exact DescribeCluster fields a remediation changes: the audit before-image.
     vpc_image: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     logging_image: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Where its Kubernetes API answers (DescribeCluster's endpoint and certificateAuthority.data).
+    endpoint: str | None = field(default=None, compare=False)
+    ca_data: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def world_open(self) -> bool:
