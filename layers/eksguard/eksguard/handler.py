@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard.aws import clients
@@ -92,6 +91,9 @@ class LambdaFunction:
 
     @staticmethod
     def _idempotent(body: Handler, once: Idempotency) -> Handler:
+        # Imported here: a function without idempotency (rollback) does not load it at all.
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
+
         config = IdempotencyConfig(event_key_jmespath=once.key, expires_after_seconds=once.hours * 3600)
         built: list[Handler] = []
 
