@@ -212,8 +212,10 @@ def _package_section(results: Mapping[str, Any], table: Sequence[str]) -> list[s
         "",
         *table,
         "",
-        f"Of the eksguard layer, {local / 1024:,.0f} KB unzipped is `eksguard/local` and `eksguard/cli` (the "
-        "stand-in, `eksguard local ...`, `eksguard scan`), never imported by a function.",
+        (f"Of the eksguard layer, {local / 1024:,.0f} KB unzipped is `eksguard/local` and `eksguard/cli` (the "
+         "stand-in, `eksguard local ...`, `eksguard scan`), never imported by a function." if local else
+         "The eksguard layer is the package without `eksguard/local` and `eksguard/cli` (the stand-in, `eksguard "
+         "local ...`, `eksguard scan`), which no function imports (`layers/eksguard/Makefile`)."),
         "",
     ]
 
