@@ -16,7 +16,6 @@ from eksguard.handler import (
     LambdaFunction,
     applied,
     guard_counts,
-    with_action,
 )
 from eksguard.pipeline import cluster_guard
 
@@ -26,5 +25,4 @@ function = LambdaFunction(correlation_id=CLOUDTRAIL_EVENT_ID, idempotency=ONCE_P
 @function
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = cluster_guard.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(), clock.now())
-    function.report(result, guard_counts(result, Remediated=applied(result), Failed=with_action(result, "failed")))
-    return result.to_dict()
+    return function.respond(result, guard_counts(result, Remediated=applied(result)))

@@ -50,7 +50,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     results = []
     outputs = notifier.Outputs(clients.default(), slack, _account_alias)
     for result in notifier.handle_event(event, config, outputs, clock.now()):
-        function.report(result, {f"Alerts{result.status.capitalize()}": 1}, handled="alert delivered",
-                        rejected="alert rejected: not an alert event or it breaks the SNS contract")
-        results.append(result.to_dict())
+        results.append(function.respond(result, {f"Alerts{result.status.capitalize()}": 1}, handled="alert delivered",
+                                        rejected="alert rejected: not an alert event or it breaks the SNS contract"))
     return {"results": results}

@@ -18,6 +18,4 @@ function = LambdaFunction(correlation_id=CLOUDTRAIL_EVENT_ID, idempotency=ONCE_P
 @function
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = sg_guard.handle(event, Config.from_env(), clients.default(), clock.now())
-    function.report(result, guard_counts(result, Revoked=with_action(result, "revoked"),
-                                         Failed=with_action(result, "failed")))
-    return result.to_dict()
+    return function.respond(result, guard_counts(result, Revoked=with_action(result, "revoked")))

@@ -26,11 +26,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = sweep.handle(event, Config.from_env(), EksConfig.from_env(), clients.default(), clock.now(),
                           progress=lambda step: function.logger.info("sweep step", extra={"step": step}),
                           iam_roles=_flag("EKSGUARD_SWEEP_IAM"))
-    summary, counts = result.to_dict(), result.extra
-    function.report(result, {"SweepOpenFindings": counts.get("open", 0), "SweepNewFindings": counts.get("new", 0),
-                             "Remediated": counts.get("remediated", 0), "Failed": counts.get("failed", 0)},
-                    handled="sweep done", rejected="sweep rejected",
-                    fields={k: v for k, v in summary.items() if k != "actions"})
+    counts = result.extra
+    summary = function.respond(
+        result, {"SweepOpenFindings": counts.get("open", 0), "SweepNewFindings": counts.get("new", 0),
+                 "Remediated": counts.get("remediated", 0), "Failed": counts.get("failed", 0)},
+        handled="sweep done", rejected="sweep rejected", omit=("actions",))
     summary["actions_total"] = len(summary["actions"])
     summary["actions"] = summary["actions"][:RETURNED_ACTIONS]
     return summary

@@ -7,8 +7,7 @@ correlation id taken from the event, idempotency keyed on the event, and the res
     @function
     def lambda_handler(event, context):
         result = sg_guard.handle(event, Config.from_env(), clients.default(), clock.now())
-        function.report(result, guard_counts(result, Revoked=with_action(result, "revoked")))
-        return result.to_dict()
+        return function.respond(result, guard_counts(result, Revoked=with_action(result, "revoked")))
 
 No I/O and no boto3 client at import: the idempotency store is built on the first invocation, with eksguard's
 own DynamoDB client (aws/clients.py: its endpoint, retries and user agent).
@@ -109,25 +108,28 @@ class LambdaFunction:
 
         return handler
 
-    def report(self, result: Result, counts: Mapping[str, int], *, handled: str = "event handled",
-               rejected: str = "event rejected", fields: Mapping[str, Any] | None = None) -> None:
-        """Log the result (a rejection as an error, with its reason; else ``fields``, by default the whole
-        summary) and add ``counts`` as Count metrics."""
+    def respond(self, result: Result, counts: Mapping[str, int], *, handled: str = "event handled",
+                rejected: str = "event rejected", omit: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Log the result (a rejection as an error with its reason, else the summary without the keys in
+        ``omit``), add ``counts`` as Count metrics, and return the summary: the function's response."""
         if self.metrics is None:
             raise ValueError("this function was made with metrics=False: it has nothing to count with")
-        # stacklevel 3: the line's "location" is the handler's call of report(), as when it logged itself.
+        summary = result.to_dict()
+        # stacklevel 3: the line's "location" is the handler's call of respond(), as when it logged itself.
         if result.status == "rejected":
             self.logger.error(rejected, extra={"reason": result.reason}, stacklevel=3)
         else:
-            self.logger.info(handled, extra=dict(fields) if fields is not None else result.to_dict(), stacklevel=3)
+            self.logger.info(handled, extra={k: v for k, v in summary.items() if k not in omit}, stacklevel=3)
         for name, value in counts.items():
             self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return summary
 
 
 def guard_counts(result: GuardResult, **counts: int) -> dict[str, int]:
     """What every event guard counts: the event by status (EventsProcessed, EventsSkipped, EventsRejected), its
-    findings, then the guard's own counts."""
-    return {f"Events{result.status.capitalize()}": 1, "Findings": result.findings, **counts}
+    findings, the guard's own counts, and the actions that failed."""
+    return {f"Events{result.status.capitalize()}": 1, "Findings": result.findings, **counts,
+            "Failed": with_action(result, "failed")}
 
 
 def with_action(result: GuardResult, action: str) -> int:
