@@ -18,16 +18,21 @@ LIBRARY = ROOT / "layers" / "eksguard"
 FUNCTIONS = ROOT / "functions"
 TOP = ("eksguard.cli", "eksguard.local")  # for people, not shipped in the Lambda layer
 
-# The pipeline's floors, lowest first: a folder may import its own floor and the floors below it, never one above
-# (issue 14: parse -> snapshot -> detect -> plan -> apply -> alert, aws/ the boundary). Filled in with the floor
-# work; the helpers below (imports, arrows) are what its test needs.
-FLOORS: tuple[tuple[str, ...], ...] = ()
+# The pipeline's floors, lowest first: a module may import its own floor and the floors below it, never one above.
+# Each stage reads what the stages before it made (plan reads findings, alert reads outcomes), never the other way.
+BASE = ("eksguard.model", "eksguard.clock", "eksguard.config", "eksguard.config_eks", "eksguard.arn",
+        "eksguard.errors", "eksguard.manifests")
+FLOORS: tuple[tuple[str, ...], ...] = (
+    BASE, ("eksguard.parse",), ("eksguard.snapshot",), ("eksguard.detect",), ("eksguard.plan",), ("eksguard.apply",),
+    ("eksguard.alert",), ("eksguard.pipeline",), ("eksguard.handler",), TOP,
+)
+# The boundary: the only modules that call boto3 (or a Kubernetes API), beside the floors. They may use the types
+# of the base, parse and snapshot floors, and nothing above: they read and send, they never decide.
+BOUNDARY = "eksguard.aws"
+BOUNDARY_MAY_IMPORT = (*BASE, "eksguard.parse", "eksguard.snapshot", BOUNDARY, "eksguard")
 
-# Circles known and being removed by issue 14 (rollback moves out of apply/). Each must still exist: delete the
-# entry with the change that breaks the circle.
-CIRCLES_BEING_REMOVED: frozenset[frozenset[str]] = frozenset({
-    frozenset({"eksguard.apply.rollback", "eksguard.apply.rollback_sg"}),
-})
+# Circles known and being removed. Each must still exist: delete the entry with the change that breaks the circle.
+CIRCLES_BEING_REMOVED: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -154,3 +159,34 @@ def test_the_stand_in_never_imports_the_command_line() -> None:
 def test_no_function_imports_the_command_line_or_the_stand_in() -> None:
     assert function_imports(), "no functions/*/app.py read"
     assert arrows(function_imports(), lambda s: True, lambda t: within(t, *TOP)) == []
+
+
+def floor(module: str) -> int | None:
+    return next((n for n, packages in enumerate(FLOORS) if within(module, *packages)), None)
+
+
+def test_no_arrow_runs_up_the_floors() -> None:
+    up = [str(i) for i in library_imports()
+          if not within(i.source, BOUNDARY) and floor(i.source) is not None and floor(i.target) is not None
+          and floor(i.target) > floor(i.source)]  # type: ignore[operator]
+    assert up == []
+
+
+def test_the_boundary_only_reads_and_sends() -> None:
+    assert arrows(library_imports(), lambda s: within(s, BOUNDARY),
+                  lambda t: not within(t, *BOUNDARY_MAY_IMPORT)) == []
+
+
+def test_only_the_boundary_calls_boto3() -> None:
+    callers = sorted(name for name, path in library_modules().items()
+                     if not within(name, BOUNDARY, *TOP)
+                     and any(isinstance(n, ast.Import | ast.ImportFrom) and any(
+                         (getattr(n, "module", None) or a.name).split(".")[0] in ("boto3", "lightkube", "httpx2")
+                         for a in n.names) for n in ast.walk(ast.parse(path.read_text()))))
+    assert callers == []
+
+
+def test_every_library_module_has_a_floor() -> None:
+    assert [name for name in library_modules() if name != "eksguard" and floor(name) is None
+            and not within(name, BOUNDARY)] == []
+
