@@ -23,6 +23,9 @@ class EksConfig:
     enforce_imdsv2: bool = False
     # EK-006: IAM principal ARNs allowed to hold AmazonEKSClusterAdminPolicy.
     admin_principals: frozenset[str] = frozenset()
+    # EK-006: opt-in to disassociate a cluster-scope AmazonEKSClusterAdminPolicy from anyone else (enforce
+    # mode only, and never while admin_principals is empty: the planner's lock-out guard).
+    revoke_cluster_admin: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EksConfig:
@@ -31,6 +34,7 @@ class EksConfig:
             trusted_cidrs=trusted_cidrs(env.get("EKSGUARD_TRUSTED_CIDRS", "")),
             enforce_imdsv2=_bool(env.get("EKSGUARD_ENFORCE_IMDSV2", "false"), "EnforceImdsv2"),
             admin_principals=admin_principals(env.get("EKSGUARD_ADMIN_PRINCIPALS", "")),
+            revoke_cluster_admin=_bool(env.get("EKSGUARD_REVOKE_CLUSTER_ADMIN", "false"), "RevokeClusterAdmin"),
         )
 
 
