@@ -249,6 +249,18 @@ def test_rollback_refuses_when_the_access_entry_is_gone(cluster: Cluster) -> Non
         cluster.rollback(rid)
 
 
+def test_rollback_refuses_a_recreated_access_entry_unless_forced(cluster: Cluster) -> None:
+    rid, record = cluster.revoked()
+    cluster.eks.delete_access_entry(clusterName="legacy", principalArn=cluster.p.contractor_role_arn)
+    cluster.eks.create_access_entry(clusterName="legacy", principalArn=cluster.p.contractor_role_arn)
+    assert cluster.entry()["accessEntryArn"] != record["before_image"]["accessEntryArn"]
+    with pytest.raises(RollbackError, match="deleted and re-created"):
+        cluster.rollback(rid)
+    assert cluster.policies() == []
+    assert cluster.rollback(rid, force=True).status == "rolled-back"
+    assert [p["policyArn"] for p in cluster.policies()] == [ADMIN_POLICY]
+
+
 def test_rollback_function_restores_on_demand(cluster: Cluster) -> None:
     rid, _ = cluster.revoked()
     app = cluster.account.app(**REVOKE)
