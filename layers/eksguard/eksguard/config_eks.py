@@ -33,6 +33,9 @@ class EksConfig:
     imds_allowed_namespaces: frozenset[str] = DEFAULT_IMDS_ALLOWED_NAMESPACES
     # The in-cluster guard the sweep subscribes clusters' audit logs to ("": it does not; WatchKubernetesAudit).
     kube_guard_arn: str = ""
+    # EK-006: opt-in to disassociate a cluster-scope AmazonEKSClusterAdminPolicy from anyone else (enforce
+    # mode only, and never while admin_principals is empty: the planner's lock-out guard).
+    revoke_cluster_admin: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EksConfig:
@@ -45,6 +48,7 @@ class EksConfig:
             imds_allowed_namespaces=namespaces(env.get("EKSGUARD_IMDS_ALLOWED_NAMESPACES",
                                                        ",".join(sorted(DEFAULT_IMDS_ALLOWED_NAMESPACES)))),
             kube_guard_arn=env.get("EKSGUARD_KUBE_GUARD_ARN", "").strip(),
+            revoke_cluster_admin=_bool(env.get("EKSGUARD_REVOKE_CLUSTER_ADMIN", "false"), "RevokeClusterAdmin"),
         )
 
 
