@@ -98,7 +98,7 @@ def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig
         if read.eks.trail is not None:
             trails.append(RegionTrail(region, read.eks.trail.logging_trails))
     if include_global:
-        glob = read_global(aws, account, None, step(steps, GLOBAL), iam)
+        glob = read_global(aws, account, None, step(steps, GLOBAL), iam, eks_config.read_kubernetes)
         findings += _labelled(account, GLOBAL, posture_findings(glob.posture, config, eks_config),
                               tags_by_resource(None, glob), config, today)
     ordered = sorted(findings, key=lambda f: (-Severity.parse(f.severity), f.region, f.rule_id, f.resource_id,

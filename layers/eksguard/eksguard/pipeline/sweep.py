@@ -101,7 +101,7 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
                          eks_config, now)
              + _kubernetes(region, found[Family.KUBERNETES], ctx, config, now))
     if iam_roles and iam is not None:  # IAM is global: only the stack where the IAM rules live judges it
-        glob = read_global(aws, ctx.account, audit, step, iam)
+        glob = read_global(aws, ctx.account, audit, step, iam, eks_config.read_kubernetes)
         found_global = by_family(evaluate(glob.posture, config, eks_config))
         items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
         items += _iam(glob, found_global[Family.IAM], ctx, config, now)
