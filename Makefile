@@ -79,8 +79,9 @@ sam-local-checks:
 	bash tests/sam_local/image/build.sh $(PYTHON312)
 	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam build --build-dir $(SAM_LOCAL_BUILD) \
 		--cache-dir $(SAM_LOCAL_BUILD)-cache --parameter-overrides Architecture=$(SAM_ARCH) PowertoolsLayer=none
-	$(BIN)/python tests/sam_local/run.py --sam $(abspath $(SAMVENV)/bin/sam) \
-		--template $(SAM_LOCAL_BUILD)/template.yaml --architecture $(SAM_ARCH)
+	status=0; $(BIN)/python tests/sam_local/run.py --sam $(abspath $(SAMVENV)/bin/sam) \
+		--template $(SAM_LOCAL_BUILD)/template.yaml --architecture $(SAM_ARCH) || status=$$?; \
+	docker image prune --force --filter label=eksguard.sam-image.inputs > /dev/null; exit $$status
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAMVENV)

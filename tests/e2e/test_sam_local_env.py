@@ -39,7 +39,9 @@ def sam_environment(function: str, env_file: dict[str, Any] | None, region: str 
     ctx = LocalContext(account_id="123456789012", region=region, parameters=LOCAL, physical=physical)
     declared = functions(template, TemplateResolver(template, ctx))[function].environment
     overrides = {**(env_file or {}).get("Parameters", {}), **(env_file or {}).get(function, {})}
-    sam_own = {"AWS_SAM_LOCAL": "true", "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+    # AWS_LAMBDA_RUNTIME_API comes from the Runtime Interface Emulator that runs the function.
+    sam_own = {"AWS_SAM_LOCAL": "true", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "AWS_REGION": region,
+               "AWS_DEFAULT_REGION": region,
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_LAMBDA_FUNCTION_NAME": function}
     return {**sam_own, **{name: str(overrides.get(name, value)) for name, value in declared.items()}}

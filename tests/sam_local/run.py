@@ -76,6 +76,7 @@ class Local:
     acct: DemoAccount
     workdir: Path
     failures: list[str] = field(default_factory=list)
+    timings: list[tuple[str, str, float]] = field(default_factory=list)  # function, event, seconds
 
     def client(self, service: str, region: str = DEMO_REGION) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint)
@@ -110,6 +111,7 @@ class Local:
         done = subprocess.run(command, cwd=ROOT, env=_sam_env(), capture_output=True, text=True, timeout=600,
                               check=False)
         seconds = time.monotonic() - started
+        self.timings.append((function, _short(str(event)), seconds))
         if done.returncode != 0:
             raise RuntimeError(f"sam local invoke exited {done.returncode}:\n{done.stderr[-3000:]}")
         try:
@@ -328,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                 case(local)
             except Exception as exc:  # noqa: BLE001 - a case that cannot run is a failure, reported, not a crash
                 local.check(case.__name__, False, f"could not run: {type(exc).__name__}: {exc}")
-    print(f"\nsam-local: {len(local.failures)} failure(s), {time.monotonic() - started:.0f} s")
+    print(f"\nsam-local: {len(local.timings)} invokes, {len(local.failures)} failure(s), "
+          f"{time.monotonic() - started:.0f} s")
+    for function, event, seconds in local.timings:
+        print(f"  {seconds:5.1f} s  {function:<22} {event}")
     for failure in local.failures:
         print(f"  - {failure}")
     return 1 if local.failures else 0

@@ -9,6 +9,8 @@ from eksguard.aws import clients
 from eksguard.aws.clients import Aws, RealAwsRefused, endpoint_override
 
 STAND_IN = "http://host.docker.internal:5000"
+# What SAM and its Runtime Interface Emulator set in every container.
+SAM = {"AWS_SAM_LOCAL": "true", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}
 # Every service eksguard's functions and CLI call (eksguard/aws/ and the Powertools clients it hands over).
 SERVICES = ("ec2", "eks", "iam", "sts", "dynamodb", "sns", "secretsmanager", "securityhub", "events", "cloudtrail",
             "organizations", "cloudformation")
@@ -16,7 +18,8 @@ SERVICES = ("ec2", "eks", "iam", "sts", "dynamodb", "sns", "secretsmanager", "se
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("EKSGUARD_ENDPOINT_URL", "EKSGUARD_ALLOW_REAL_AWS", "AWS_SAM_LOCAL", "AWS_ENDPOINT_URL"):
+    for key in ("EKSGUARD_ENDPOINT_URL", "EKSGUARD_ALLOW_REAL_AWS", "AWS_SAM_LOCAL", "AWS_LAMBDA_RUNTIME_API",
+                "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
     clients.reset()
 
@@ -27,19 +30,22 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
     ({"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, None),  # boto3 reads it itself (CLI, tests, eksguard local)
     ({"EKSGUARD_ENDPOINT_URL": STAND_IN}, STAND_IN),
     ({"EKSGUARD_ENDPOINT_URL": f" {STAND_IN} ", "AWS_ENDPOINT_URL": "http://elsewhere:1"}, STAND_IN),
-    ({"AWS_SAM_LOCAL": "true", "EKSGUARD_ENDPOINT_URL": STAND_IN}, STAND_IN),
-    # eksguard local invoke runs in-process with AWS_SAM_LOCAL=true and the stand-in in AWS_ENDPOINT_URL.
-    ({"AWS_SAM_LOCAL": "true", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, None),
-    ({"AWS_SAM_LOCAL": "true", "EKSGUARD_ALLOW_REAL_AWS": "true"}, None),  # said explicitly
+    ({**SAM, "EKSGUARD_ENDPOINT_URL": STAND_IN}, STAND_IN),
+    ({**SAM, "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}, None),  # a template that declares it: boto3 reads it
+    ({**SAM, "EKSGUARD_ALLOW_REAL_AWS": "true"}, None),  # said explicitly
+    # eksguard local invoke runs handlers in-process with AWS_SAM_LOCAL=true (its CLI requires AWS_ENDPOINT_URL;
+    # the functional tests use moto's in-process mock); Lambda itself has a runtime API and no AWS_SAM_LOCAL.
+    ({"AWS_SAM_LOCAL": "true"}, None),
+    ({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, None),
 ])
 def test_endpoint_override(env: dict[str, str], expected: str | None) -> None:
     assert endpoint_override(env) == expected
 
 
 @pytest.mark.parametrize("env", [
-    {"AWS_SAM_LOCAL": "true"},
-    {"AWS_SAM_LOCAL": "true", "EKSGUARD_ENDPOINT_URL": "", "EKSGUARD_ALLOW_REAL_AWS": "false"},  # template defaults
-    {"AWS_SAM_LOCAL": "TRUE", "EKSGUARD_ENDPOINT_URL": "   ", "EKSGUARD_ALLOW_REAL_AWS": "yes"},
+    SAM,
+    {**SAM, "EKSGUARD_ENDPOINT_URL": "", "EKSGUARD_ALLOW_REAL_AWS": "false"},  # the template's defaults
+    {**SAM, "AWS_SAM_LOCAL": "TRUE", "EKSGUARD_ENDPOINT_URL": "   ", "EKSGUARD_ALLOW_REAL_AWS": "yes"},
 ])
 def test_a_local_invoke_without_an_endpoint_is_refused(env: dict[str, str]) -> None:
     with pytest.raises(RealAwsRefused, match="EKSGUARD_ENDPOINT_URL") as caught:
@@ -48,7 +54,8 @@ def test_a_local_invoke_without_an_endpoint_is_refused(env: dict[str, str]) -> N
 
 
 def test_the_factory_makes_no_client_when_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    for key, value in SAM.items():
+        monkeypatch.setenv(key, value)
     aws = Aws("ap-northeast-2")
     for service in SERVICES:
         with pytest.raises(RealAwsRefused):
@@ -58,7 +65,8 @@ def test_the_factory_makes_no_client_when_refused(monkeypatch: pytest.MonkeyPatc
 
 def test_every_client_goes_to_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
     """In any region, for any service, even with AWS_ENDPOINT_URL pointing elsewhere."""
-    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    for key, value in SAM.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("EKSGUARD_ENDPOINT_URL", STAND_IN)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere.invalid:1")
     aws = Aws("ap-northeast-2")

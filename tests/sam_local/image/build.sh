@@ -33,10 +33,15 @@ esac
 inputs="$( (cat "$here/build.sh" "$here/requirements.txt" "$here/bootstrap"; echo "$py_version $suite $arch") \
   | sha256sum | cut -c1-16)"
 
-if [ "$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null)" = "$inputs" ]; then
-  echo "sam-image: $tag is up to date (inputs $inputs)"
-  exit 0
+if ! found="$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2> /dev/null)"; then
+  found=absent
 fi
+case "$found" in
+  "$inputs") echo "sam-image: $tag is up to date (inputs $inputs)"; exit 0 ;;
+  absent | ?*) ;;  # none yet, or an older build of ours
+  *) echo "sam-image: $tag exists and was not built here (AWS's image, pulled?); it has no Powertools for" \
+       "PowertoolsLayer=none. Remove it first (docker rmi $tag; docker pull brings it back)." >&2; exit 2 ;;
+esac
 
 # The mirror apt already uses (a host with none configured: set DEBIAN_MIRROR).
 mirror="${DEBIAN_MIRROR:-$( (sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null;

@@ -2,8 +2,8 @@
 
 Every client goes to ``EKSGUARD_ENDPOINT_URL`` when it is set (``sam local invoke`` passes a container only
 the variables the template declares, and the template declares this one), else wherever boto3 points it
-(``AWS_ENDPOINT_URL``, which the stand-in and the CLI use, then AWS). Under ``sam local`` with neither, no
-client is made: a local test must not remediate the account of whatever credentials the shell had.
+(``AWS_ENDPOINT_URL``, which the stand-in and the CLI use, then AWS). In a ``sam local`` container with
+neither, no client is made: a local test must not remediate the account of whatever credentials the shell had.
 Clients retry in adaptive mode so bursts of revokes stay inside EC2's rate limits.
 """
 
@@ -40,18 +40,20 @@ class RealAwsRefused(RuntimeError):
 def endpoint_override(env: Mapping[str, str] | None = None) -> str | None:
     """The endpoint every client must use, or None to leave it to boto3 (``AWS_ENDPOINT_URL``, then AWS).
 
-    Raises RealAwsRefused inside ``sam local`` (``AWS_SAM_LOCAL=true``) when neither variable names an
-    endpoint, unless ``EKSGUARD_ALLOW_REAL_AWS=true`` says real AWS is meant."""
+    Raises RealAwsRefused in a ``sam local`` container when neither variable names an endpoint, unless
+    ``EKSGUARD_ALLOW_REAL_AWS=true`` says real AWS is meant. SAM sets ``AWS_SAM_LOCAL=true`` and its Runtime
+    Interface Emulator ``AWS_LAMBDA_RUNTIME_API``; ``eksguard local invoke`` sets only the first (it runs the
+    handler in-process, and refuses without ``AWS_ENDPOINT_URL`` itself), Lambda only the second."""
     env = os.environ if env is None else env
     url = env.get(ENDPOINT_VARIABLE, "").strip()
     if url:
         return url
-    local = env.get("AWS_SAM_LOCAL", "").lower() == "true"
-    if local and not env.get("AWS_ENDPOINT_URL") and env.get(ALLOW_REAL_AWS_VARIABLE, "").lower() != "true":
+    in_sam_container = env.get("AWS_SAM_LOCAL", "").lower() == "true" and bool(env.get("AWS_LAMBDA_RUNTIME_API"))
+    if in_sam_container and not env.get("AWS_ENDPOINT_URL") and env.get(ALLOW_REAL_AWS_VARIABLE, "").lower() != "true":
         raise RealAwsRefused(
-            f"eksguard refuses to call AWS from a local invoke (AWS_SAM_LOCAL=true) without {ENDPOINT_VARIABLE}: "
-            f"it would act on the real account of the credentials sam passed on. Point it at the stand-in "
-            f"(--env-vars docs/sam-local-env.json), or set {ALLOW_REAL_AWS_VARIABLE}=true to mean real AWS.")
+            f"eksguard refuses to call AWS from a sam local container without {ENDPOINT_VARIABLE}: it would act on "
+            f"the real account of the credentials sam passed on. Point it at the stand-in (--env-vars "
+            f"docs/sam-local-env.json), or set {ALLOW_REAL_AWS_VARIABLE}=true to mean real AWS.")
     return None
 
 
