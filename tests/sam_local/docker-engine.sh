@@ -27,6 +27,7 @@ dockerd --iptables=false --ip-forward=false --log-level=warn > "$log" 2>&1 &
 pid=$!
 stop() {
   kill "$pid" 2> /dev/null && wait "$pid" 2> /dev/null || true
+  rm -f "$log"
   echo "docker-engine.sh: stopped the dockerd it started (pid $pid)"
 }
 trap stop EXIT
@@ -36,5 +37,5 @@ for _ in $(seq 60); do
   sleep 1
 done
 docker info > /dev/null 2>&1 || { echo "docker-engine.sh: dockerd did not answer in 60 s" >&2; tail -20 "$log" >&2; exit 1; }
-echo "docker-engine.sh: started dockerd (pid $pid, log $log)"
+echo "docker-engine.sh: started dockerd (pid $pid)"
 "$@"
