@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from eksguard.alert.publish import publish
 from eksguard.alert.sg import build_message
 from eksguard.apply.sg import SgOutcome, apply
 from eksguard.aws import ec2
@@ -17,10 +16,10 @@ from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import Posture, evaluate, rules_for
 from eksguard.detect.rule import Family
-from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
-from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
+from eksguard.parse.envelope import EventError, is_eks_service_role
+from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.sg import plan
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
@@ -30,15 +29,10 @@ FAMILIES = (Family.SECURITY_GROUP,)
 
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
-    try:
-        event = parse_envelope(raw)
-    except EventError as exc:
-        return GuardResult("rejected", reason=str(exc))
+    event = open_event(raw, config, SG_EVENTS, "not a security-group rule call")
+    if isinstance(event, GuardResult):
+        return event
     ctx = event.context
-    if reason := skip_reason(event, config.own_role_path):
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
-    if ctx.event_name not in SG_EVENTS:
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a security-group rule call")
     try:
         change = parse_sg_change(event)
     except EventError as exc:
@@ -64,31 +58,13 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
     planned = plan(snapshot, findings, config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
     outcomes = apply(planned.actions, aws, audit, ctx, config)
-    alerts = _alert(outcomes, aws, audit, ctx, config)
+    alerts = alert_outcomes(outcomes, lambda o: build_message(o, ctx, config), "revoked", aws, audit, config)
     result = GuardResult(
         "processed", ctx.event_id, ctx.event_name, findings=len(findings),
         actions=tuple(_summary(o) for o in outcomes), alerts_sent=alerts, out_of_scope=len(planned.out_of_scope),
     )
-    failed = [o for o in outcomes if o.retryable]
-    if failed:
-        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry: "
-                             + "; ".join(o.error or "" for o in failed))
+    raise_if_retryable(outcomes)
     return result
-
-
-def _alert(outcomes: list[SgOutcome], aws: Aws, audit: AuditStore | None, ctx: EventContext,
-           config: Config) -> int:
-    sent = 0
-    for outcome in outcomes:
-        if not outcome.should_alert:
-            continue
-        if not config.alert_topic_arn:
-            raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
-        sent += 1
-        if audit is not None and outcome.status == "revoked":
-            audit.mark_alerted(outcome.action.remediation_id)
-    return sent
 
 
 def _summary(outcome: SgOutcome) -> ActionSummary:
