@@ -119,10 +119,13 @@ def test_without_the_env_file_nothing_is_called_and_nothing_changes(stand_in: St
     rule = stand_in.open_ssh_to_the_world()
     env = sam_environment("SgGuardFunction", None)
     assert env["EKSGUARD_ENDPOINT_URL"] == "" and env["EKSGUARD_MODE"] == "enforce"
-    # The handler module makes its first client at import, so the import fails: in a container that is the
-    # invoke's error response (make sam-local reads it); in-process it is this exception.
-    with record_requests(only_to=stand_in.endpoint + "/") as urls, pytest.raises(clients.RealAwsRefused):
-        invoke(stand_in.app, "SgGuardFunction", stand_in.event(), extra_env=env)
+    # The first client is made on the first invocation (idempotency's table), so the invocation fails with the
+    # refusal as its error response, in a container (make sam-local reads it) as here, before any request.
+    with record_requests(only_to=stand_in.endpoint + "/") as urls:
+        result = invoke(stand_in.app, "SgGuardFunction", stand_in.event(), extra_env=env)
+    assert not result.ok and result.error is not None
+    assert result.error["errorType"] == "RealAwsRefused", result.error
+    assert "EKSGUARD_ENDPOINT_URL" in result.error["errorMessage"]
     assert urls == []
     assert rule in {r["SecurityGroupRuleId"] for r in stand_in.rules()}
 
