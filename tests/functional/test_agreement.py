@@ -59,6 +59,7 @@ Triple = tuple[str, str, str]  # (rule id, resource id, target id or "")
 RECORDED = tuple(s.event_file for s in (*demo.SCENARIOS, *demo_irsa.SCENARIOS, *demo_cluster.SCENARIOS))
 K8_EVENT = K8_EVENTS[0]  # what the in-cluster guard's audit-log writes are re-checked as
 BUILT = ("iam-create-role-batch-star-in-string-equals", "iam-create-role-vendor-no-condition",
+         "iam-create-role-partner-anyone",
          "sg-ingress-default-group-cluster-vpc", "ec2-create-launch-template-unused-node-template")
 AUDIT_WRITES: dict[str, list[dict[str, Any]]] = {
     "demo": [{"verb": "update", "resource": "configmaps", "namespace": "kube-system", "name": "aws-auth",
@@ -296,6 +297,11 @@ def _more_cases(session: boto3.session.Session, acct: Any, account: str, issuer:
     role = iam.create_role(RoleName="demo-vendor-sandbox", AssumeRolePolicyDocument=json.dumps(bare),
                            Tags=[{"Key": "eksguard:exempt", "Value": "true"}])["Role"]
     out.append(("iam-create-role-vendor-no-condition", create_role_event("ir007", role, bare)))
+    # IR-007 on a role that is no IRSA role at all: anyone may assume it.
+    anyone = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="demo-partner-access", AssumeRolePolicyDocument=json.dumps(anyone))["Role"]
+    out.append(("iam-create-role-partner-anyone", create_role_event("ir007-anyone", role, anyone)))
     # Exempt, so that exemption verdicts are compared in every family: the inline * policy's role, a cluster.
     iam.tag_role(RoleName="demo-ci-deployer", Tags=[{"Key": "eksguard:exempt", "Value": "true"}])
     eks = session.client("eks")

@@ -119,10 +119,11 @@ def read_iam(aws: Aws, account: str, progress: Progress = _quiet) -> AccountIam:
 
 def read_global(aws: Aws, account: str, audit: AuditStore | None = None, progress: Progress = _quiet,
                 iam: AccountIam | None = None, service_accounts: bool = False) -> GlobalPosture:
-    """IAM, once per account: IRSA trusts (with the clusters of every region their issuers name and the OIDC
-    providers they reference) and the IAM posture (EK-005, EK-007)."""
+    """IAM, once per account: every role's trust for the IR rules (IRSA trusts with the clusters of every region
+    their issuers name and the OIDC providers they reference; IR-007 judges any role, IRSA or not, as the IRSA
+    guard does on CreateRole) and the IAM posture (EK-005, EK-007)."""
     iam = iam or read_iam(aws, account, progress)
-    roles = iam.irsa_roles
+    roles = iam.roles
     partition = roles[0].arn.split(":")[1] if roles else "aws"
     progress("clusters and OIDC providers of IRSA trusts")
     irsa, unreadable = read_irsa_snapshot(aws, roles, account, audit, partition, service_accounts=service_accounts)
