@@ -54,10 +54,10 @@ from eksguard.pipeline.scan import ScanFinding, scan
 from eksguard.snapshot.k8s import ROLE_ARN_ANNOTATION
 
 Triple = tuple[str, str, str]  # (rule id, resource id, target id or "")
-# The cases no events/ file records (made in _more_cases), and the clusters whose audit log reports a write.
+K8_EVENT = K8_EVENTS[0]  # what the in-cluster guard's audit-log writes are re-checked as
 # The events/ files of the demo's chapters, each after its mistake.
 RECORDED = tuple(s.event_file for s in (*demo.SCENARIOS, *demo_irsa.SCENARIOS, *demo_cluster.SCENARIOS))
-K8_EVENT = K8_EVENTS[0]  # what the in-cluster guard's audit-log writes are re-checked as
+# The cases no events/ file records (made in _more_cases), and the clusters whose audit log reports a write.
 BUILT = ("iam-create-role-batch-star-in-string-equals", "iam-create-role-vendor-no-condition",
          "iam-create-role-partner-anyone",
          "sg-ingress-default-group-cluster-vpc", "ec2-create-launch-template-unused-node-template")
