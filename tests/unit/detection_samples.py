@@ -16,7 +16,7 @@ def _sg_arn(group: str) -> str:
 
 
 EKSGUARD_REPORT: dict[str, Any] = {
-    "account": ACCOUNT, "regions": ["ap-northeast-2", "eu-west-1"], "counts": {"critical": 1, "high": 2},
+    "account": ACCOUNT, "regions": ["ap-northeast-2", "eu-west-1"], "counts": {"critical": 1, "high": 3, "medium": 1},
     "cloudtrail": {"ap-northeast-2": ["management-events"], "eu-west-1": ["management-events"]},
     "findings": [
         {"account": ACCOUNT, "region": "ap-northeast-2", "rule_id": "SG-002", "severity": "critical",
@@ -34,6 +34,15 @@ EKSGUARD_REPORT: dict[str, Any] = {
         {"account": ACCOUNT, "region": "ap-northeast-2", "rule_id": "SG-001", "severity": "high",
          "title": "World-open ingress on an EKS cluster, control-plane or node security group",
          "resource_id": PROD_NODES, "target_id": "sgr-2", "detail": "tcp/80 ingress from 0.0.0.0/0", "exempt": False},
+        # IAM, read once per account: region "global"; IRSA findings name the role, an inline policy's the role.
+        {"account": ACCOUNT, "region": "global", "rule_id": "IR-001", "severity": "medium",
+         "title": "IRSA trust does not pin aud to sts.amazonaws.com", "resource_id": "orders-api",
+         "target_id": "Statement[0]", "detail": "Statement[0]: aud is sts.amazon.com, not exactly sts.amazonaws.com",
+         "exempt": False},
+        {"account": ACCOUNT, "region": "global", "rule_id": "EK-007", "severity": "high",
+         "title": "Customer policy granting eks:* or * on * attached to a role or user", "resource_id": "ci-runner",
+         "target_id": "deploy-everything",
+         "detail": "inline policy deploy-everything of role ci-runner grants Action * on Resource *", "exempt": False},
     ],
 }
 

@@ -52,16 +52,16 @@ def test_eksguard_report_is_judged_case_by_case() -> None:
     result = score(EKSGUARD, eksguard_flags(s.EKSGUARD_REPORT), CASES, SEEDED, FAMILIES)
 
     found = {r.case_id: (r.found, r.by) for r in result.cases if r.bad}
-    assert found == {"bastion": (True, ("SG-002",)), "endpoint": (True, ("EK-001",)), "inline": (False, ()),
-                     "aud": (False, ())}
+    assert found == {"bastion": (True, ("SG-002",)), "endpoint": (True, ("EK-001",)), "inline": (True, ("EK-007",)),
+                     "aud": (True, ("IR-001",))}
     # SG-001 twice on the near miss (two rules of one group): one false positive, named.
     assert [(fp.rule, fp.resource, fp.kind, fp.case_id) for fp in result.false_positives] == [
         ("SG-001", "sg:prod-nodes", "near miss", "refs")]
     assert _fam(result, "SG") == (1, 1, 0, 0, 2, 1, 1)
-    assert _fam(result, "EK") == (2, 1, 1, 0, 0, 0, 0)
-    assert _fam(result, "IR") == (1, 0, 1, 0, 0, 0, 0)
+    assert _fam(result, "EK") == (2, 2, 0, 0, 0, 0, 0)
+    assert _fam(result, "IR") == (1, 1, 0, 0, 0, 0, 0)
     overall = result.overall
-    assert (overall.bad, overall.found, overall.missed, overall.false_positives) == (4, 2, 2, 1)
+    assert (overall.bad, overall.found, overall.missed, overall.false_positives) == (4, 4, 0, 1)
 
 
 def test_prowler_report_counts_fails_only_and_tells_no_check_from_a_miss() -> None:
@@ -138,8 +138,9 @@ def test_the_page_shows_each_tools_counts_and_names_each_false_positive() -> Non
     page = report.render({**results, "tools": tools})
 
     assert "| Security groups (SG-001 … SG-007) | 1 | 2 | 1 / 0 / 1 | 1 / 0 / 1 |" in page
-    assert "| IRSA trust policies (IR-001 … IR-007) | 1 | 0 | 0 / 1 / 0 | 0 / 1 (1 no check) / 0 |" in page
-    assert "| **overall** | 4 | 2 | **2 / 2 / 1** | **2 / 2 (1 no check) / 3** |" in page
+    assert "| IRSA trust policies (IR-001 … IR-007) | 1 | 0 | 1 / 0 / 0 | 0 / 1 (1 no check) / 0 |" in page
+    assert "| **overall** | 4 | 2 | **4 / 0 / 1** | **2 / 2 (1 no check) / 3** |" in page
+    assert "in one run of `eksguard scan`" in page and "\nMissed: " not in page  # eksguard missed none here
     assert f"`{s.FROM_IP}` on office-nodes (near miss, case `office`)" in page
     assert "Inside the cluster (K8-000 … K8-004) | not measured" in page
 

@@ -31,6 +31,17 @@ def read_sg_snapshot(aws: Aws, region: str, change: SgChange) -> SgSnapshot:
     return SgSnapshot(groups, clusters, removed, tuple(g for g in group_ids if g not in found))
 
 
+def read_groups(aws: Aws, region: str, group_ids: Iterable[str]) -> tuple[SecurityGroup, ...]:
+    """Groups (without their rules) classified as ``read_region_sg_snapshot`` classifies them, against the
+    clusters of their VPCs: what a guard that has not read the whole region asks about a template's groups."""
+    ec2 = aws.client("ec2", region)
+    raw_groups = _describe_groups(ec2, sorted(set(group_ids)))
+    if not raw_groups:
+        return ()
+    clusters = read_clusters(aws, region, vpc_ids={g.get("VpcId", "") for g in raw_groups})
+    return tuple(build_group(g, (), clusters) for g in raw_groups)
+
+
 def build_group(raw: Mapping[str, Any], rules: Iterable[SgRule], clusters: Iterable[Cluster]) -> SecurityGroup:
     tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", [])}
     roles, names, in_vpc = classify(raw["GroupId"], raw.get("GroupName", ""), raw.get("VpcId", ""), tags, clusters)

@@ -3,7 +3,7 @@ write EK-004 allows: a new template version requiring IMDSv2 with hop limit 1.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -57,28 +57,33 @@ def describe_templates(aws: Aws, region: str, ids: Iterable[str] = (), names: It
     return out
 
 
-def templates_with_groups(aws: Aws, region: str, group_ids: Iterable[str]) -> frozenset[str]:
-    """Templates whose default or latest version puts instances in one of ``group_ids`` (a node or cluster
-    security group): node templates, whether or not a node group uses them yet. One paged read of the region
-    (DescribeLaunchTemplateVersions without a template id takes $Default and $Latest of every template)."""
-    wanted = set(group_ids)
-    found: set[str] = set()
-    pages = aws.client("ec2", region).get_paginator("describe_launch_template_versions").paginate(
-        Versions=["$Default", "$Latest"])
-    for version in (v for page in pages for v in page.get("LaunchTemplateVersions", [])):
+def template_groups(aws: Aws, region: str, ids: Iterable[str] | None = None) -> dict[str, frozenset[str]]:
+    """The security groups the default and the latest version of each template put instances in (every template
+    of the region, or those of ``ids``): what tells a node template no node group uses yet. The whole region is
+    one paged read (DescribeLaunchTemplateVersions without a template id takes $Default and $Latest of every
+    template)."""
+    ec2 = aws.client("ec2", region)
+    if ids is None:
+        pages = ec2.get_paginator("describe_launch_template_versions").paginate(Versions=["$Default", "$Latest"])
+        versions = [v for page in pages for v in page.get("LaunchTemplateVersions", [])]
+    else:
+        versions = [v for i in sorted(set(ids)) for v in _versions(ec2, i, ["$Default", "$Latest"])]
+    out: dict[str, frozenset[str]] = {}
+    for version in versions:
         data = version.get("LaunchTemplateData") or {}
         groups = set(data.get("SecurityGroupIds", [])) | {g for nic in data.get("NetworkInterfaces", [])
                                                           for g in nic.get("Groups", [])}
-        if groups & wanted:
-            found.add(version["LaunchTemplateId"])
-    return frozenset(found)
+        template_id = version["LaunchTemplateId"]
+        out[template_id] = out.get(template_id, frozenset()) | groups
+    return out
 
 
 def read_node_templates(aws: Aws, region: str, node_groups: Iterable[NodeGroupRef],
                         templates: Mapping[str, Mapping[str, Any]],
                         extra_versions: Mapping[str, Iterable[int]] | None = None) -> tuple[NodeTemplate, ...]:
-    """The versions nodes launch from: each version a node group resolves to, the default version of
-    every template given, and any ``extra_versions`` (a version an event just created)."""
+    """The versions nodes launch from: each version a node group resolves to, the default and the latest version
+    of every template given (a node group or an update asking for $Latest launches from it), and any
+    ``extra_versions`` (a version an event just created)."""
     ec2 = aws.client("ec2", region)
     by_template: dict[str, list[NodeGroupRef]] = {}
     for ref in node_groups:
@@ -86,7 +91,7 @@ def read_node_templates(aws: Aws, region: str, node_groups: Iterable[NodeGroupRe
     out: list[NodeTemplate] = []
     for template_id, lt in sorted(templates.items()):
         default, latest = int(lt["DefaultVersionNumber"]), int(lt["LatestVersionNumber"])
-        users: dict[int, list[NodeGroupRef]] = {default: []}
+        users: dict[int, list[NodeGroupRef]] = {default: [], latest: []}
         for ref in by_template.get(template_id, []):
             resolved = default if ref.version_spec == "$Default" else latest if ref.version_spec == "$Latest" \
                 else int(ref.version_spec)
@@ -103,7 +108,7 @@ def read_node_templates(aws: Aws, region: str, node_groups: Iterable[NodeGroupRe
     return tuple(out)
 
 
-def _versions(ec2: Any, template_id: str, numbers: list[int]) -> list[Mapping[str, Any]]:
+def _versions(ec2: Any, template_id: str, numbers: Sequence[int | str]) -> list[Mapping[str, Any]]:
     """The versions asked for; one that was deleted meanwhile (or the whole template) is simply absent."""
     try:
         response = ec2.describe_launch_template_versions(LaunchTemplateId=template_id,
@@ -151,11 +156,23 @@ def read_node_instance(aws: Aws, region: str, instance_id: str) -> NodeInstance 
         if error_code(exc) in NOT_FOUND_CODES:
             return None
         raise
-    for instance in (i for r in reservations for i in r.get("Instances", [])):
-        tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}
-        cluster = cluster_of(tags)
-        if cluster is None or instance.get("State", {}).get("Name") in ("terminated", "shutting-down"):
-            return None
-        options = instance.get("MetadataOptions") or {}
-        return NodeInstance(instance_id, cluster, MetadataOptions.from_api(options), dict(options))
-    return None
+    return next((n for r in reservations for i in r.get("Instances", []) if (n := _node(i)) is not None), None)
+
+
+def read_node_instances(aws: Aws, region: str) -> tuple[NodeInstance, ...]:
+    """Every node of the region (an instance tagged for a cluster, not terminated), paged: what
+    ModifyInstanceMetadataOptions re-checks one at a time, for the sweep and the scan."""
+    pages = aws.client("ec2", region).get_paginator("describe_instances").paginate(Filters=[
+        {"Name": "tag-key", "Values": [*NODE_TAG_KEYS, *(f"{p}*" for p in NODE_TAG_PREFIXES)]},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
+    nodes = (_node(i) for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", []))
+    return tuple(sorted((n for n in nodes if n is not None), key=lambda n: n.instance_id))
+
+
+def _node(instance: Mapping[str, Any]) -> NodeInstance | None:
+    tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", [])}
+    cluster = cluster_of(tags)
+    if cluster is None or instance.get("State", {}).get("Name") in ("terminated", "shutting-down"):
+        return None
+    options = instance.get("MetadataOptions") or {}
+    return NodeInstance(instance["InstanceId"], cluster, MetadataOptions.from_api(options), dict(options))

@@ -14,7 +14,7 @@ from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws
-from eksguard.config import Config, Scope
+from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import Posture, evaluate, rules_for
 from eksguard.detect.rule import Family
@@ -23,6 +23,7 @@ from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
 from eksguard.parse.envelope import EventError, is_eks_service_role
 from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
+from eksguard.pipeline.posture import node_templates
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
@@ -84,12 +85,12 @@ def read_snapshot(aws: Aws, region: str, change: EksChange, config: Config) -> t
         return EksSnapshot(clusters=(cluster,)), None
     if name == "CreateNodegroup":
         assert change.cluster is not None
-        refs = [r for r in eks_api.read_node_groups(aws, region, [change.cluster]) if r.name == change.nodegroup]
-        if not refs:
+        ids = [r.template_id for r in eks_api.read_node_groups(aws, region, [change.cluster])
+               if r.name == change.nodegroup]
+        if not ids:
             return EksSnapshot(), (f"node group {change.nodegroup} launches from no launch template of yours "
                                    "(or no longer exists): nothing to check")
-        templates = lt_api.describe_templates(aws, region, ids=[r.template_id for r in refs])
-        return EksSnapshot(templates=lt_api.read_node_templates(aws, region, refs, templates)), None
+        return _templates(aws, region, config, ids), None
     if name == "ModifyInstanceMetadataOptions":
         assert change.instance_id is not None
         instance = lt_api.read_node_instance(aws, region, change.instance_id)
@@ -99,22 +100,29 @@ def read_snapshot(aws: Aws, region: str, change: EksChange, config: Config) -> t
     return _template_snapshot(aws, region, change, config)
 
 
+def _templates(aws: Aws, region: str, config: Config, ids: list[str],
+               extra: Mapping[str, list[int]] | None = None) -> EksSnapshot:
+    """The node templates among ``ids``, chosen and read as the scan and the sweep choose and read them (every
+    node group of the region that launches from them, the versions they resolve to, default and latest)."""
+    refs = eks_api.read_node_groups(aws, region, eks_api.list_cluster_names(aws, region))
+    return EksSnapshot(templates=node_templates(aws, region, config, [r for r in refs if r.template_id in ids],
+                                                ids=ids, extra_versions=extra))
+
+
 def _template_snapshot(aws: Aws, region: str, change: EksChange,
                        config: Config) -> tuple[EksSnapshot, str | None]:
     ids = [change.template_id] if change.template_id else []
     names = [] if ids else [change.template_name or ""]
-    templates = lt_api.describe_templates(aws, region, ids=ids, names=names)
-    if not templates:
+    found = list(lt_api.describe_templates(aws, region, ids=ids, names=names))
+    if not found:
         return EksSnapshot(), "the launch template no longer exists: nothing to do"
-    refs = [r for r in eks_api.read_node_groups(aws, region, eks_api.list_cluster_names(aws, region))
-            if r.template_id in templates]
-    tagged = {i for i, lt in templates.items()
-              if lt_api.is_node_tagged({t["Key"]: t.get("Value", "") for t in lt.get("Tags", [])})}
-    if not refs and not tagged and config.scope is not Scope.ALL:
-        return EksSnapshot(), ("not a node launch template (no node group uses it, no cluster tag): out of scope; "
-                               "CreateNodegroup re-checks it when a node group starts using it")
-    extra = {i: [change.template_version] for i in templates if change.template_version is not None}
-    return EksSnapshot(templates=lt_api.read_node_templates(aws, region, refs, templates, extra)), None
+    extra = {i: [change.template_version] for i in found if change.template_version is not None}
+    snapshot = _templates(aws, region, config, found, extra)
+    if not snapshot.templates:
+        return EksSnapshot(), ("not a node launch template (no node group uses it, it carries no node or cluster "
+                               "security group, no cluster tag): out of scope; CreateNodegroup re-checks it when a "
+                               "node group starts using it")
+    return snapshot, None
 
 
 def hand_over_issuer(aws: Aws, config: Config, ctx: EventContext, snapshot: EksSnapshot) -> str:

@@ -29,7 +29,7 @@ from eksguard.model import ActionKind, EventContext, Finding
 from eksguard.parse.envelope import EventError
 from eksguard.parse.k8s_audit import parse_audit_batch
 from eksguard.pipeline.kubernetes import read_kubernetes
-from eksguard.pipeline.posture import read_iam
+from eksguard.pipeline.posture import node_templates, read_iam
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.exemptions import exemption
 from eksguard.snapshot.eks import EksSnapshot
@@ -74,10 +74,11 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     ctx = EventContext(event_id=event_id, event_name=EVENTS[0], source="aws.logs", account=account, region=region,
                        time=clock.stamp(now), actor="; ".join(sorted({w.user for w in batch.writes})),
                        partition=partition_of(region))
-    refs = eks_api.read_node_groups(aws, region, [cluster.name])
-    templates = lt_api.describe_templates(aws, region, ids=[r.template_id for r in refs])
-    node_templates = lt_api.read_node_templates(aws, region, refs, templates)
-    eks = EksSnapshot(clusters=(cluster,), templates=node_templates)
+    # Why pods may reach IMDS (K8-003) is read as the scan reads it: the region's node templates (those other
+    # clusters' node groups use included, to tell whose they are) and nodes.
+    refs = eks_api.read_node_groups(aws, region, eks_api.list_cluster_names(aws, region))
+    eks = EksSnapshot(clusters=(cluster,), templates=node_templates(aws, region, config, refs),
+                      instances=lt_api.read_node_instances(aws, region))
     k8s = read_kubernetes(aws, region, eks, read_iam(aws, account), account, eks_config)
     findings = evaluate(Posture(k8s=k8s), config, eks_config, only=rules_for(EVENTS[0], FAMILIES))
     return _alert(findings, cluster.tags, ctx, config, aws, now.date(),

@@ -6,7 +6,7 @@ returns, the sweep plans and applies it, the guards run the same rules on the pa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +25,7 @@ from eksguard.detect.rule import Family
 from eksguard.model import Finding
 from eksguard.pipeline.kubernetes import K8sPosture, read_kubernetes
 from eksguard.plan.sg import in_scope
-from eksguard.snapshot.eks import EksSnapshot
+from eksguard.snapshot.eks import EksSnapshot, NodeGroupRef, NodeTemplate
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
 
 Progress = Callable[[str], None]
@@ -64,20 +64,37 @@ def read_region(aws: Aws, region: str, config: Config, progress: Progress = _qui
     progress("clusters and access entries")
     names = eks_api.list_cluster_names(aws, region)
     clusters = tuple(c for n in names if (c := eks_api.read_cluster(aws, region, n, grants=True)) is not None)
-    progress("node groups and launch templates")
+    progress("node groups, launch templates and nodes")
     refs = eks_api.read_node_groups(aws, region, names)
-    every = lt_api.describe_templates(aws, region, everything=True)
     node_sgs = {g.group_id for g in sg.groups if g.roles & NODE_GROUP_ROLES}
-    carrying = lt_api.templates_with_groups(aws, region, node_sgs) if node_sgs and every else frozenset()
-    used = {r.template_id for r in refs}
-    node_templates = {
-        i: lt for i, lt in every.items()
-        if i in used or i in carrying or config.scope is Scope.ALL or _tagged_customer_template(lt)
-    }
-    templates = lt_api.read_node_templates(aws, region, refs, node_templates)
+    templates = node_templates(aws, region, config, refs, node_sgs)
+    instances = lt_api.read_node_instances(aws, region)
     progress("CloudTrail")
     trail = read_trail_coverage(aws, region)
-    return RegionPosture(region, sg, EksSnapshot(clusters, templates, (), trail))
+    return RegionPosture(region, sg, EksSnapshot(clusters, templates, instances, trail))
+
+
+def node_templates(aws: Aws, region: str, config: Config, refs: Sequence[NodeGroupRef],
+                   node_sgs: Collection[str] | None = None, ids: Collection[str] | None = None,
+                   extra_versions: Mapping[str, Iterable[int]] | None = None) -> tuple[NodeTemplate, ...]:
+    """The region's node launch templates (DESIGN section 3), or those among ``ids``: a template is one when a node
+    group uses it (``refs``: the node groups of every cluster), when its default or latest version carries a node
+    or cluster security group, when it is tagged for a cluster (EKS's own copy aside), or, with Scope=all, always.
+    ``node_sgs``: the region's node and cluster groups when the caller read them; None: the groups the templates
+    carry are classified here, as the region's snapshot classifies them. The scan, the sweep and the guards all
+    choose them here, so they judge the same templates."""
+    every = lt_api.describe_templates(aws, region, ids=ids or (), everything=ids is None)
+    if not every:
+        return ()
+    carried = lt_api.template_groups(aws, region, None if ids is None else list(every))
+    if node_sgs is None:
+        wanted = {g for groups in carried.values() for g in groups}
+        node_sgs = {g.group_id for g in ec2.read_groups(aws, region, wanted) if g.roles & NODE_GROUP_ROLES}
+    used = {r.template_id for r in refs}
+    chosen = {i: lt for i, lt in every.items()
+              if i in used or carried.get(i, frozenset()) & set(node_sgs) or config.scope is Scope.ALL
+              or _tagged_customer_template(lt)}
+    return lt_api.read_node_templates(aws, region, refs, chosen, extra_versions)
 
 
 def _tagged_customer_template(lt: Mapping[str, Any]) -> bool:
@@ -102,10 +119,11 @@ def read_iam(aws: Aws, account: str, progress: Progress = _quiet) -> AccountIam:
 
 def read_global(aws: Aws, account: str, audit: AuditStore | None = None, progress: Progress = _quiet,
                 iam: AccountIam | None = None, service_accounts: bool = False) -> GlobalPosture:
-    """IAM, once per account: IRSA trusts (with the clusters of every region their issuers name and the OIDC
-    providers they reference) and the IAM posture (EK-005, EK-007)."""
+    """IAM, once per account: every role's trust for the IR rules (IRSA trusts with the clusters of every region
+    their issuers name and the OIDC providers they reference; IR-007 judges any role, IRSA or not, as the IRSA
+    guard does on CreateRole) and the IAM posture (EK-005, EK-007)."""
     iam = iam or read_iam(aws, account, progress)
-    roles = iam.irsa_roles
+    roles = iam.roles
     partition = roles[0].arn.split(":")[1] if roles else "aws"
     progress("clusters and OIDC providers of IRSA trusts")
     irsa, unreadable = read_irsa_snapshot(aws, roles, account, audit, partition, service_accounts=service_accounts)
