@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from eksguard.aws import parallel
 from eksguard.aws.clients import Aws, error_code
 
 BATCH_LIMIT = 25  # items per BatchWriteItem call (DynamoDB's limit)
@@ -104,18 +105,22 @@ class AuditStore:
                                  UpdateExpression="SET alerted = :t", ExpressionAttributeValues={":t": {"S": "true"}},
                                  ConditionExpression="attribute_exists(pk)")
 
-    def put_batch(self, records: Sequence[AuditRecord]) -> None:
-        """Store whole records, 25 a BatchWriteItem call, retrying unprocessed items with back-off. Returns only
-        when every record is stored; raises AuditWriteError otherwise (some of them may have been stored)."""
+    def put_batch(self, records: Sequence[AuditRecord], workers: int = 1) -> None:
+        """Store whole records, 25 a BatchWriteItem call (``workers`` calls at a time), retrying unprocessed items
+        with back-off. Returns only when every record is stored; raises AuditWriteError otherwise, once every
+        call was tried (some records may have been stored)."""
         ids = [r.remediation_id for r in records]
         if len(set(ids)) != len(ids):  # DynamoDB refuses a batch that names one key twice
             raise AuditWriteError("one remediation twice in one batch of audit records")
         requests = [{"PutRequest": {"Item": _to_item(r)}} for r in records]
-        for start in range(0, len(requests), BATCH_LIMIT):
+
+        def write(batch: list[dict[str, Any]]) -> None:
             try:
-                self._batch_write(requests[start:start + BATCH_LIMIT], "audit records")
+                self._batch_write(batch, "audit records")
             except (ClientError, BotoCoreError) as exc:  # what botocore's own retries could not fix
                 raise AuditWriteError(f"audit batch write failed ({error_code(exc)}): {exc}") from exc
+
+        parallel.each(write, [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
     def get(self, remediation_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=_key(remediation_id),
@@ -145,16 +150,16 @@ class AuditStore:
         return {item["fingerprint"]: item for item in self._query(f"sweep#{region}")}
 
     def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]],
-                         resolved: Iterable[str]) -> None:
-        """Store the findings open now and forget the resolved ones, 25 writes a request."""
+                         resolved: Iterable[str], workers: int = 1) -> None:
+        """Store the findings open now and forget the resolved ones, 25 writes a request, ``workers`` at a time."""
         requests: list[dict[str, Any]] = [
             {"PutRequest": {"Item": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"},
                                      "fingerprint": {"S": fp}, **{k: {"S": str(v)} for k, v in attrs.items()}}}}
             for fp, attrs in open_findings.items()]
         requests += [{"DeleteRequest": {"Key": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"}}}}
                      for fp in resolved]
-        for start in range(0, len(requests), BATCH_LIMIT):
-            self._batch_write(requests[start:start + BATCH_LIMIT], "sweep state")
+        parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
+                      [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
     def _batch_write(self, batch: list[dict[str, Any]], what: str) -> None:
         pending = batch

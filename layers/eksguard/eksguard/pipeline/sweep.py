@@ -51,6 +51,9 @@ from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
 
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+# PublishBatch and BatchWriteItem calls in flight at once: a first sweep of a big account has thousands of alerts
+# and audit records, ten and 25 a call (SNS and DynamoDB throttle far above this).
+WRITERS = 4
 # Every family the sweep evaluates (IRSA and IAM in the stack where IAM rules live, K8 with ReadKubernetes): a
 # rule of a family left out here must be reached by some guard's events, or tests/unit/test_catalog.py fails.
 SWEPT_FAMILIES = frozenset(Family)
@@ -117,13 +120,13 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
                 audit.mark_alerted(message.remediation_id)
 
         # Ten alerts per call: a first sweep of a big account can have thousands of findings.
-        sent = publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted)
+        sent = publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted, WRITERS)
     finally:
         # The revokes' outcomes, each with its alerted mark, 25 a call: whatever happened since the revokes.
         _record_outcomes(audit, sg_outcomes, alerted_revokes)
     open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
     resolved = [fp for fp in previous if fp not in open_now]
-    audit.save_sweep_state(ctx.region, open_now, resolved)
+    audit.save_sweep_state(ctx.region, open_now, resolved, WRITERS)
     counts = _counts(items, to_alert, previous, resolved)
     if subscriptions := _subscribe_audit_logs(region, aws, ctx, eks_config):
         counts["audit_subscriptions"] = subscriptions
@@ -198,7 +201,7 @@ def _security_groups(region: RegionPosture, findings: Sequence[Finding], aws: Aw
 
 def _record_outcomes(audit: AuditStore, outcomes: Sequence[apply_sg.SgOutcome], alerted: set[str]) -> None:
     try:
-        audit.put_batch(apply_sg.outcome_records(outcomes, alerted))
+        audit.put_batch(apply_sg.outcome_records(outcomes, alerted), WRITERS)
     except AuditWriteError as exc:  # the before-images are stored; the next run must not think all went well
         raise RetryableError(f"remediation outcomes not recorded: {exc}") from exc
 
