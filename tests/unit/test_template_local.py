@@ -34,7 +34,7 @@ def layer_properties(**parameters: str) -> tuple[dict[str, Any], dict[str, Any]]
 def test_deployed_by_default_arm64_with_the_public_powertools_layer() -> None:
     template, resolver = resolved()
     specs = functions(template, resolver)
-    assert len(specs) == 7
+    assert len(specs) == 8  # SgGuard, IrsaGuard, IrsaRefresh, ClusterGuard, KubeGuard, Sweep, Notifier, Rollback
     for spec in specs.values():
         assert spec.architectures == ("arm64",), spec.logical_id
         assert spec.layers == ("EksguardLayer", POWERTOOLS.format("arm64")), spec.logical_id

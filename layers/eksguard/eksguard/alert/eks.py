@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eksguard import arn
-from eksguard.alert.messages import AlertMessage
+from eksguard.alert.messages import AlertMessage, about
 from eksguard.apply.eks import EksOutcome, access_image
 from eksguard.config import Config
 from eksguard.model import ActionKind, EventContext
@@ -38,28 +38,12 @@ def build_message(outcome: EksOutcome, ctx: EventContext, config: Config) -> Ale
         ActionKind.EXEMPT: f"left it alone ({action.note})",
         ActionKind.ALERT_ONLY: f"changed nothing ({action.note})" if action.note else "changed nothing",
     }.get(outcome.kind, outcome.kind.value)
-    return AlertMessage(
-        rule_id=finding.rule_id,
-        severity=finding.severity.label,
-        title=finding.title,
-        resource_id=finding.resource_id,
-        resource_arn=resource_arn(outcome, ctx),
-        account=ctx.account,
-        region=ctx.region,
-        mode=config.mode.value,
-        action=outcome.kind.value,
-        remediation_id=action.remediation_id,
-        event_id=ctx.event_id,
-        actor=ctx.actor,
-        time=ctx.time,
-        before=before,
-        after=after,
+    return about(
+        finding, ctx, config, kind=outcome.kind, remediation_id=action.remediation_id,
+        resource_arn=resource_arn(outcome, ctx), before=before, after=after,
         summary=f"{finding.rule_id} on {finding.resource_id} after {ctx.event_name} by {ctx.actor}: "
                 f"eksguard {verb}.",
-        detail=finding.detail,
-        error=outcome.error,
-        how_to_exempt=_how_to_exempt(outcome, config),
-        target_id=finding.target_id or "",
+        error=outcome.error, how_to_exempt=_how_to_exempt(outcome, config),
     )
 
 

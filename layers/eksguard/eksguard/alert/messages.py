@@ -9,8 +9,8 @@ from dataclasses import MISSING as _MISSING
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from eksguard.config import Mode
-from eksguard.model import ActionKind, Severity
+from eksguard.config import Config, Mode
+from eksguard.model import ActionKind, EventContext, Finding, Severity
 
 CONTRACT_FIELDS = (
     "rule_id", "severity", "resource_id", "resource_arn", "account", "region", "mode", "action",
@@ -138,3 +138,20 @@ class AlertMessage:
         if not isinstance(values.get("extra", {}), Mapping):
             raise ContractError("extra must be an object")
         return cls(**values).validate()
+
+
+def about(finding: Finding, ctx: EventContext, config: Config, *, kind: ActionKind, remediation_id: str,
+          resource_arn: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, summary: str,
+          resource_id: str | None = None, detail: str | None = None, error: str | None = None,
+          related: tuple[str, ...] = (), how_to_exempt: str = "",
+          extra: Mapping[str, Any] | None = None) -> AlertMessage:
+    """The message about one finding after one event: every field the contract takes from the finding, the
+    event and the configuration, so that each family's builder says only what is its own."""
+    return AlertMessage(
+        rule_id=finding.rule_id, severity=finding.severity.label, title=finding.title,
+        resource_id=resource_id or finding.resource_id, resource_arn=resource_arn, account=ctx.account,
+        region=ctx.region, mode=config.mode.value, action=kind.value, remediation_id=remediation_id,
+        event_id=ctx.event_id, actor=ctx.actor, time=ctx.time, before=before, after=after, summary=summary,
+        detail=finding.detail if detail is None else detail, related_rules=related, error=error,
+        how_to_exempt=how_to_exempt, target_id=finding.target_id or "", extra=dict(extra or {}),
+    )

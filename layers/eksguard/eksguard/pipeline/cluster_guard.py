@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.eks import build_message
-from eksguard.alert.publish import publish
 from eksguard.apply.eks import EksOutcome, apply
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
@@ -23,7 +22,8 @@ from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
-from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
+from eksguard.parse.envelope import EventError, is_eks_service_role
+from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
@@ -35,15 +35,10 @@ EXTRA_EVENTS = ("DeleteCluster",)
 
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime) -> GuardResult:
-    try:
-        event = parse_envelope(raw)
-    except EventError as exc:
-        return GuardResult("rejected", reason=str(exc))
+    event = open_event(raw, config, CLUSTER_GUARD_EVENTS, "not a call the cluster guard handles")
+    if isinstance(event, GuardResult):
+        return event
     ctx = event.context
-    if reason := skip_reason(event, config.own_role_path):
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
-    if ctx.event_name not in CLUSTER_GUARD_EVENTS:
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a call the cluster guard handles")
     if ctx.source == "aws.ec2" and is_eks_service_role(event):
         return GuardResult("skipped", ctx.event_id, ctx.event_name,
                            "EKS manages the launch templates and instances it creates itself")
@@ -76,10 +71,7 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
             raise RetryableError(f"cluster issuer not recorded: {exc}") from exc
     result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(findings),
                          actions=tuple(summary(o) for o in outcomes), alerts_sent=alerts, extra=extra)
-    failed = [o for o in outcomes if o.retryable]
-    if failed:
-        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry: "
-                             + "; ".join(o.error or "" for o in failed))
+    raise_if_retryable(outcomes)
     return result
 
 
@@ -143,15 +135,7 @@ def hand_over_issuer(aws: Aws, config: Config, ctx: EventContext, snapshot: EksS
 
 def publish_outcomes(outcomes: list[EksOutcome], aws: Aws, audit: AuditStore | None, ctx: EventContext,
                      config: Config) -> int:
-    sent = 0
-    for outcome in (o for o in outcomes if o.should_alert):
-        if not config.alert_topic_arn:
-            raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
-            sent += 1
-        if audit is not None and outcome.status == "applied":
-            audit.mark_alerted(outcome.action.remediation_id)
-    return sent
+    return alert_outcomes(outcomes, lambda o: build_message(o, ctx, config), "applied", aws, audit, config)
 
 
 def summary(outcome: EksOutcome) -> ActionSummary:

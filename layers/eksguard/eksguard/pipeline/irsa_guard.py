@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.irsa import trust_message
-from eksguard.alert.publish import publish
 from eksguard.apply.irsa import DONE, TrustOutcome, apply
 from eksguard.aws import iam
 from eksguard.aws.audit import AuditStore
@@ -24,9 +23,8 @@ from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import Posture, evaluate, rules_for
 from eksguard.detect.rule import Family
-from eksguard.errors import RetryableError
 from eksguard.model import EventContext
-from eksguard.parse.envelope import EventError, parse_envelope, skip_reason
+from eksguard.parse.envelope import EventError
 from eksguard.parse.iam import (
     CLUSTER_EVENTS,
     IAM_EVENTS,
@@ -36,6 +34,7 @@ from eksguard.parse.iam import (
     parse_iam_change,
 )
 from eksguard.pipeline import iam_posture
+from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.irsa import plan
 from eksguard.snapshot.irsa import (
@@ -62,15 +61,11 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime,
            eks_config: EksConfig = NO_KUBERNETES) -> GuardResult:
     """``eks_config.read_kubernetes``: read the ServiceAccounts of a role's cluster to find its service account
     (DESIGN section 5, third source) when neither the trust nor the tag names it."""
-    try:
-        event = parse_envelope(raw)
-    except EventError as exc:
-        return GuardResult("rejected", reason=str(exc))
+    event = open_event(raw, config, CLUSTER_EVENTS | IAM_EVENTS, "not a call the IRSA guard handles")
+    if isinstance(event, GuardResult):
+        return event
     ctx = event.context
-    if reason := skip_reason(event, config.own_role_path):
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
-    handled = CLUSTER_EVENTS if ctx.source == "aws.eks" else IAM_EVENTS if ctx.source == "aws.iam" else frozenset()
-    if ctx.event_name not in handled:
+    if ctx.event_name not in (CLUSTER_EVENTS if ctx.source == "aws.eks" else IAM_EVENTS):
         return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a call the IRSA guard handles")
     try:
         change: ClusterChange | IamChange = (parse_cluster_change(event) if ctx.source == "aws.eks"
@@ -161,10 +156,7 @@ def guard_roles(roles: Sequence[Role], aws: Aws, config: Config, ctx: EventConte
         out_extra["unreadable_regions"] = unreadable  # issuers there were not judged stale or live
     result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(findings),
                          actions=tuple(_summary(o) for o in outcomes), alerts_sent=alerts, extra=out_extra)
-    failed = [o for o in outcomes if o.retryable]
-    if failed:
-        raise RetryableError(f"{len(failed)} trust rewrite(s) failed and may succeed on retry: "
-                             + "; ".join(o.error or "" for o in failed))
+    raise_if_retryable(outcomes, "trust rewrite(s)")
     return result
 
 
@@ -174,15 +166,7 @@ def _audit(aws: Aws, config: Config) -> AuditStore | None:
 
 def _alert(outcomes: list[TrustOutcome], aws: Aws, audit: AuditStore | None, ctx: EventContext,
            config: Config) -> int:
-    sent = 0
-    for outcome in (o for o in outcomes if o.should_alert):
-        if not config.alert_topic_arn:
-            raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if publish(aws, config.alert_topic_arn, trust_message(outcome, ctx, config)) is not None:
-            sent += 1
-        if audit is not None and outcome.status == DONE:
-            audit.mark_alerted(outcome.action.remediation_id)
-    return sent
+    return alert_outcomes(outcomes, lambda o: trust_message(o, ctx, config), DONE, aws, audit, config)
 
 
 def _summary(outcome: TrustOutcome) -> ActionSummary:

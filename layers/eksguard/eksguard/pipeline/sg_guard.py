@@ -21,7 +21,8 @@ from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
-from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
+from eksguard.parse.envelope import EventError, is_eks_service_role
+from eksguard.pipeline.guard import open_event, raise_if_retryable
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.sg import SgAction, plan
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
@@ -33,15 +34,10 @@ ALERT_WORKERS = 4
 
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
-    try:
-        event = parse_envelope(raw)
-    except EventError as exc:
-        return GuardResult("rejected", reason=str(exc))
+    event = open_event(raw, config, SG_EVENTS, "not a security-group rule call")
+    if isinstance(event, GuardResult):
+        return event
     ctx = event.context
-    if reason := skip_reason(event, config.own_role_path):
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, reason)
-    if ctx.event_name not in SG_EVENTS:
-        return GuardResult("skipped", ctx.event_id, ctx.event_name, "not a security-group rule call")
     try:
         change = parse_sg_change(event)
     except EventError as exc:
@@ -71,10 +67,7 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
         "processed", ctx.event_id, ctx.event_name, findings=len(findings),
         actions=tuple(_summary(o) for o in outcomes), alerts_sent=alerts, out_of_scope=len(planned.out_of_scope),
     )
-    failed = [o for o in outcomes if o.retryable]
-    if failed:
-        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry: "
-                             + "; ".join(o.error or "" for o in failed))
+    raise_if_retryable(outcomes)
     return result
 
 
@@ -83,15 +76,15 @@ def _apply_and_alert(actions: Sequence[SgAction], aws: Aws, audit: AuditStore | 
     """Alerts about what will not change go out while the changes are made (before-image, then revoke); each
     change is alerted once made, and its outcome written with the alerted mark in one write: also when an alert
     failed (that error is raised after)."""
-    sent: set[str] = set()
+    sent: set[str] = set()  # remediation ids whose alert went out (storm collapse may hold some back)
     outcomes: list[SgOutcome] = []
     with ThreadPoolExecutor(max_workers=ALERT_WORKERS) as pool:
         def alert(outcome: SgOutcome) -> Future[None]:
             def send() -> None:
                 if not config.alert_topic_arn:
                     raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-                publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
-                sent.add(outcome.action.remediation_id)
+                if publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
+                    sent.add(outcome.action.remediation_id)
             return pool.submit(send)
 
         unchanged = apply([a for a in actions if a.revoke is None], aws, audit, ctx, config)
@@ -105,7 +98,7 @@ def _apply_and_alert(actions: Sequence[SgAction], aws: Aws, audit: AuditStore | 
             finish([o for o in outcomes if o.action.revoke is not None], audit, sent)
     for future in alerting:
         future.result()  # the first alert that could not be sent: Lambda retries the event
-    return outcomes, len(alerting)
+    return outcomes, len(sent)
 
 
 def _summary(outcome: SgOutcome) -> ActionSummary:
