@@ -29,9 +29,10 @@ from eksguard.model import ActionKind, EventContext
 from eksguard.plan.sg import SgAction
 
 FINAL = frozenset({"revoked", "already-gone"})
-# Revoke calls in flight at once (the sweep). EC2's mutating-call bucket (200 burst, 5 a second refilled, per
-# account and region) is the real limit: the clients' adaptive retries slow down on the first throttle.
-REVOKE_WORKERS = 8
+# Revoke calls in flight at once (the sweep): well inside EC2's mutating-call burst (a bucket of 200 per account
+# and region, refilled 5 a second), whose refill is the real limit on a big backlog: the clients' adaptive retries
+# slow down to it on the first throttle.
+REVOKE_WORKERS = 16
 # BatchWriteItem calls in flight at once (the sweep's before-images): they stay ahead of the revokes.
 WRITE_WORKERS = 2
 NO_IMAGE = ("no exact before-image: the rule was not read with DescribeSecurityGroupRules; refusing to change "

@@ -26,6 +26,9 @@ BOTO_CONFIG = BotoConfig(
     user_agent_extra=f"eksguard/{__version__}",
     connect_timeout=5,
     read_timeout=20,
+    # The sweep's revokes, batch writes and alert batches run side by side (apply/sg.py, pipeline/sweep.py):
+    # one connection each, kept for the next call.
+    max_pool_connections=24,
 )
 
 
