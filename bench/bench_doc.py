@@ -42,8 +42,10 @@ def _calls_list(calls: Mapping[str, int]) -> str:
     return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(calls.items()))
 
 
-def render(results: Mapping[str, Any], sweep: Sequence[str], event: Sequence[str], package: Sequence[str],
-           targets: Sequence[str]) -> str:
+def render(results: Mapping[str, Any], targets: Sequence[str]) -> str:
+    from report import event_table, package_table, sweep_table
+
+    sweep, event, package = sweep_table(results), event_table(results), package_table(results)
     m, v, st = results["machine"], results["versions"], results["settings"]
     lines: list[str] = [
         "# Benchmarks: eksguard against Cloud Custodian",

@@ -87,8 +87,9 @@ def main() -> int:
             prof.mkdir(parents=True)
             if tool == "eksguard":
                 task = env.fresh_copy(env.SAM_BUILD / "SgGuardFunction", work / "task")
-                layer = env.fresh_copy(env.SAM_BUILD / "EksguardLayer" / "python", work / "layer")
-                spec = {"task": str(task), "layers": [str(layer), str(env.POWERTOOLS_LAYER)],
+                opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER],
+                                     work / "opt" / "python", ["keep", "keep"])
+                spec = {"task": str(task), "layers": [str(opt)],
                         "handler": "app.lambda_handler", "timeout": 60,
                         "env": vs.lambda_env(standin, xray, "SgGuardFunction", 512, task,
                                              functions["SgGuardFunction"])}
@@ -118,8 +119,9 @@ def profile_sweep(standin: vs.Standin, xray: vs.XraySink, account: vs.Account, f
     prof = profile_root / "sweep"
     prof.mkdir(parents=True)
     task = env.fresh_copy(env.SAM_BUILD / "SweepFunction", work / "task")
-    layer = env.fresh_copy(env.SAM_BUILD / "EksguardLayer" / "python", work / "layer")
-    spec = {"task": str(task), "layers": [str(layer), str(env.POWERTOOLS_LAYER)], "handler": "app.lambda_handler",
+    opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER],
+                         work / "opt" / "python", ["keep", "keep"])
+    spec = {"task": str(task), "layers": [str(opt)], "handler": "app.lambda_handler",
             "timeout": 900, "events": [vs.sweep_event()], "endpoint": standin.endpoint, "account": vs.ACCOUNT,
             "profile": str(prof),
             "env": vs.lambda_env(standin, xray, "SweepFunction", 1024, task, functions["SweepFunction"])}

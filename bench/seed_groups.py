@@ -119,15 +119,19 @@ def ingress_rules(ec2: Any) -> dict[str, set[RuleKey]]:
     out: dict[str, set[RuleKey]] = {}
     for page in ec2.get_paginator("describe_security_group_rules").paginate():
         for rule in page["SecurityGroupRules"]:
-            if rule.get("IsEgress"):
-                continue
-            source = (rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId")
-                      or (rule.get("ReferencedGroupInfo") or {}).get("GroupId") or "?")
-            proto = str(rule.get("IpProtocol"))
-            lo = -1 if proto == "-1" else int(rule.get("FromPort", -1))
-            hi = -1 if proto == "-1" else int(rule.get("ToPort", -1))
-            out.setdefault(rule["GroupId"], set()).add((proto, lo, hi, source))
+            if not rule.get("IsEgress"):
+                out.setdefault(rule["GroupId"], set()).add(rule_key(rule))
     return out
+
+
+def rule_key(rule: Mapping[str, Any]) -> RuleKey:
+    """One rule as DescribeSecurityGroupRules returns it, as (protocol, from, to, source)."""
+    source = (rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId")
+              or (rule.get("ReferencedGroupInfo") or {}).get("GroupId") or "?")
+    proto = str(rule.get("IpProtocol"))
+    lo = -1 if proto == "-1" else int(rule.get("FromPort", -1))
+    hi = -1 if proto == "-1" else int(rule.get("ToPort", -1))
+    return proto, lo, hi, source
 
 
 def check(seeded: Seeded, actual: Mapping[str, set[RuleKey]]) -> dict[str, Any]:

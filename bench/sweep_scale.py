@@ -1,105 +1,158 @@
-"""Sweep wall time and API calls for N security groups on the local stand-in (in-process moto).
+"""The sweep at scale: its time, API calls and peak memory per N security groups, as a line.
 
-    python bench/sweep_scale.py               # 100, 1000, 3000 groups
-    python bench/sweep_scale.py 500 2000      # other sizes
+    python bench/sweep_scale.py [--sizes 1000 3000 10000] [--latency-ms 25]
 
-Each size gets a fresh stand-in with the demo account (clusters, node groups, launch templates) plus N
-security groups in the cluster VPC: HTTPS from 10.0.0.0/8, SSH from the bastion group, and on every 20th
-group SSH from 0.0.0.0/0 (SG-002, revoked: the sweep runs in enforce mode). Only the sweep itself is timed;
-API calls are counted with a botocore ``before-call`` hook. Results go to docs/sweep.md by hand.
+Runs with the project's virtual environment (what it needs is set up as `make bench` sets it up). For each N:
+a wiped stand-in (bench/standin_server.py, in its own process) with the template's tables and topic and N
+security groups in one VPC, each with HTTPS from 10.0.0.0/8 and SSH from a bastion group, every 20th with SSH
+from 0.0.0.0/0 (SG-002, revoked: enforce mode) - with AWS's default egress rule, three rules a group. Then
+eksguard's SweepFunction handler, from the `sam build` output, in a fresh process on the Lambda runtime stand-in
+(bench/lambda_worker.py: 1024 MB, 900 s as the template gives it), once on the plain stand-in and once with
+``--latency-ms`` added to every call; the groups are put back in between. Measured: wall time, the handler's
+time, CPU, the process's peak RSS, API calls by service; checked: every world-open SSH rule gone, nothing else
+lost, every revoke with its before-image in the audit table. Writes bench/.cache/scale.json and prints the table
+docs/sweep.md and docs/scale.md quote.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import time
-from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "ap-northeast-2", "AWS_REGION": "ap-northeast-2"}.items():
-    os.environ[key] = value
-os.environ.pop("AWS_ENDPOINT_URL", None)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-from moto.moto_api._internal import mock_random  # noqa: E402
+import bench_env as env
+import seed_groups
+import vs_custodian as vs
 
-from eksguard.aws import clients  # noqa: E402
-from eksguard.aws.clients import Aws  # noqa: E402
-from eksguard.config import Config  # noqa: E402
-from eksguard.config_eks import EksConfig  # noqa: E402
-from eksguard.local.invoke import load_app  # noqa: E402
-from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, seed_demo  # noqa: E402
-from eksguard.local.standin import apply_moto_patches  # noqa: E402
-from eksguard.pipeline import sweep  # noqa: E402
-
-TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 WORLD_EVERY = 20
+WORLD_SSH: seed_groups.RuleKey = ("tcp", 22, 22, "0.0.0.0/0")
+LAMBDA_MEMORY_MB = 1024
+LAMBDA_TIMEOUT_S = 900
 
 
-def seed_groups(session: boto3.session.Session, vpc: str, bastion: str, count: int) -> int:
-    ec2 = session.client("ec2")
-    world = 0
-    for i in range(count):
-        group = ec2.create_security_group(GroupName=f"svc-{i:05d}", Description="bench", VpcId=vpc)["GroupId"]
-        permissions = [
-            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [{"GroupId": bastion}]},
-        ]
-        if i % WORLD_EVERY == 0:
-            permissions.append({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                "IpRanges": [{"CidrIp": "0.0.0.0/0"}]})
-            world += 1
-        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
-    return world
+def seed(ec2: Any, count: int) -> seed_groups.Seeded:
+    """N groups with three rules each (two ingress, the default egress); every WORLD_EVERY-th also world SSH."""
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    bastion = ec2.create_security_group(GroupName="bastion", Description="bastion", VpcId=vpc)["GroupId"]
+    seeded = seed_groups.Seeded(vpc, bastion)
+
+    def one(i: int) -> tuple[str, set[seed_groups.RuleKey], set[seed_groups.RuleKey]]:
+        group = ec2.create_security_group(GroupName=f"svc-{i:05d}", Description="scale", VpcId=vpc)["GroupId"]
+        keep = {("tcp", 443, 443, "10.0.0.0/8"), ("tcp", 22, 22, bastion)}
+        bad = {WORLD_SSH} if i % WORLD_EVERY == 0 else set()
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=seed_groups.permissions(keep | bad))
+        return group, bad, keep
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for group, bad, keep in pool.map(one, range(count)):
+            seeded.keep[group] = keep
+            if bad:
+                seeded.bad[group] = bad
+    return seeded
 
 
-def measure(count: int) -> dict[str, object]:
-    apply_moto_patches()
-    with mock_aws():
-        clients.reset()
-        session = boto3.session.Session(region_name=DEMO_REGION)
-        app = load_app(TEMPLATE, {}, session)
-        mock_random.seed(RANDOM_SEED)
-        acct = seed_demo(session)
-        world = seed_groups(session, acct.vpc_id, acct.bastion_sg, count)
-        groups = len(session.client("ec2").describe_security_groups()["SecurityGroups"])
-        rules = len(session.client("ec2").describe_security_group_rules()["SecurityGroupRules"])
-        config = Config.from_env({"EKSGUARD_MODE": "enforce",
-                                  "EKSGUARD_AUDIT_TABLE": app.context.physical["AuditTable"]["Ref"],
-                                  "EKSGUARD_ALERT_TOPIC_ARN": app.context.physical["AlertTopic"]["Ref"]})
-        swept = boto3.session.Session(region_name=DEMO_REGION)
-        calls: Counter[str] = Counter()
-        swept.events.register("before-call", lambda model, **_: calls.update([model.name]))
-        event = {"id": f"bench-{count}", "detail-type": "Scheduled Event", "source": "aws.events",
-                 "region": DEMO_REGION, "resources": ["arn:aws:events:ap-northeast-2:123456789012:rule/bench"]}
-        started = time.perf_counter()
-        result = sweep.handle(event, config, EksConfig(), Aws(DEMO_REGION, swept), datetime.now(UTC))
-        elapsed = time.perf_counter() - started
-        revoked = sum(1 for a in result.actions if a.action == "revoked")
-        clients.reset()
-    return {"groups": groups, "rules": rules, "seconds": elapsed, "calls": sum(calls.values()),
-            "sg_reads": calls["DescribeSecurityGroups"], "rule_reads": calls["DescribeSecurityGroupRules"],
-            "revokes": calls["RevokeSecurityGroupIngress"], "revoked": revoked, "world": world,
-            "ddb": sum(n for op, n in calls.items() if op in ("PutItem", "UpdateItem", "GetItem", "Query",
-                                                                 "BatchWriteItem")),
-            "sns": calls["Publish"] + calls["PublishBatch"], "status": result.status}
+def run(ctx: vs.Context, n: int, latency_ms: float, functions: Mapping[str, Mapping[str, str]],
+        seeded: seed_groups.Seeded) -> dict[str, Any]:
+    ctx.standin.reset()
+    ctx.standin.latency(latency_ms)
+    try:
+        result = vs.eksguard_sweep(ctx, functions["SweepFunction"], f"scale-{n}-{vs._variant(latency_ms)}")
+    finally:
+        ctx.standin.latency(0)
+    calls = ctx.standin.calls()
+    actual = seed_groups.ingress_rules(ctx.account.ec2)
+    audit = vs.audit_check(ctx.account.session, functions["SweepFunction"]["EKSGUARD_AUDIT_TABLE"],
+                           vs._removed(seeded, actual))
+    by_service: dict[str, int] = {}
+    for key, value in calls["calls"].items():
+        by_service[key.split(".")[0]] = by_service.get(key.split(".")[0], 0) + value
+    result.update(groups=n, latency_ms=latency_ms, calls=calls["calls"], total_calls=calls["total"],
+                  by_service=by_service, check=seed_groups.check(seeded, actual), audit=audit,
+                  stand_in_s=sum(calls["server_ms"].values()) / 1000, actual=actual)
+    vs.log(f"N={n:,} {vs._variant(latency_ms)}: wall {result['wall_s']:.1f} s, handler {result['handler_s']:.1f} s, "
+           f"{calls['total']:,} calls, peak RSS {result['maxrss_kb'] / 1024:.0f} MB, bad left "
+           f"{result['check']['bad_left']}, lost {result['check']['benign_lost']}, revokes without before-image "
+           f"{audit['without_image']}" + ("" if result["ok"] else f", FAILED: {str(result['error'])[-300:]}"))
+    return result
 
 
-def main(sizes: list[int]) -> None:
-    print("| bulk groups | groups in region | rules | sweep wall time | API calls | DescribeSecurityGroups | "
-          "DescribeSecurityGroupRules | revokes (calls / rules) | DynamoDB | SNS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size in sizes:
-        r = measure(size)
-        assert r["status"] == "processed" and r["revoked"] == r["world"], r
-        print(f"| {size:,} | {r['groups']:,} | {r['rules']:,} | {r['seconds']:.1f} s | {r['calls']:,} | "
-              f"{r['sg_reads']} | {r['rule_reads']} | {r['revokes']} / {r['revoked']} | {r['ddb']:,} | {r['sns']} |",
-              flush=True)
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| groups (rules) | latency per call | wall | handler | CPU | peak RSS | API calls (EC2, DynamoDB, SNS) "
+             "| revoked | per 1,000 groups: handler, calls | left / lost / without before-image |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        s, n = r["by_service"], r["groups"]
+        lines.append(
+            f"| {n:,} ({r['rules']:,}) | {r['latency_ms']:g} ms | {r['wall_s']:.1f} s | {r['handler_s']:.1f} s | "
+            f"{r['cpu_s']:.1f} s | {r['maxrss_kb'] / 1024:,.0f} MB | {r['total_calls']:,} ({s.get('ec2', 0):,}, "
+            f"{s.get('dynamodb', 0):,}, {s.get('sns', 0):,}) | {r['audit']['removed']:,} | "
+            f"{r['handler_s'] * 1000 / n:.2f} s, {r['total_calls'] * 1000 / n:.0f} | "
+            f"{r['check']['bad_left']} / {r['check']['benign_lost'] + r['check']['near_miss_lost']} / "
+            f"{r['audit']['without_image']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--latency-ms", type=float, default=vs.LATENCY_MS)
+    parser.add_argument("--out", type=Path, default=env.CACHE / "scale.json")
+    parser.add_argument("--sam", default=None, help="SAM CLI (default: .venv-sam/bin/sam, then PATH)")
+    parser.add_argument("--uv", default=None)
+    parser.add_argument("--python312", default=None)
+    args = parser.parse_args(argv)
+    tools = env.find_tools(args.python312, args.uv, args.sam)
+    runtime_python = env.ensure_venv(env.RUNTIME_VENV, env.BENCH / "requirements-lambda-runtime.txt", tools,
+                                     compile_bytecode=True)
+    env.ensure_layer_dir(env.POWERTOOLS_LAYER, env.BENCH / "requirements-powertools-layer.txt", tools,
+                         runtime_python)
+    env.sam_build(tools)
+
+    rows: list[dict[str, Any]] = []
+    standin = vs.Standin(sys.executable)
+    xray = vs.XraySink()
+    load = [os.getloadavg()[0]]
+    try:
+        ctx = vs.Context(standin, vs.Account(standin), xray, runtime_python, False)
+        for n in args.sizes:
+            t = time.perf_counter()
+            functions = ctx.account.fresh(vs.EKSGUARD_PARAMETERS)
+            seeded = seed(ctx.account.ec2, n)
+            rules = _rules(ctx.account.ec2)
+            vs.log(f"N={n:,}: seeded, {rules:,} rules in the region, in {time.perf_counter() - t:.0f} s")
+            for latency in (0.0, args.latency_ms) if args.latency_ms else (0.0,):
+                if rows and rows[-1]["groups"] == n:  # put back what the previous run revoked
+                    functions = ctx.account.fresh(vs.EKSGUARD_PARAMETERS, keep_ec2=True)
+                    seed_groups.repair(ctx.account.ec2, seeded, rows[-1].pop("actual"))
+                row = run(ctx, n, latency, functions, seeded)
+                row["rules"] = rules
+                rows.append(row)
+                load.append(os.getloadavg()[0])
+    finally:
+        xray.close()
+        standin.stop()
+    for r in rows:
+        r.pop("actual", None)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rows": rows, "loadavg": load}, indent=1, default=str) + "\n")
+    print(f"load average {min(load):.1f}-{max(load):.1f} (2 CPUs shared); Lambda limits: {LAMBDA_MEMORY_MB} MB, "
+          f"{LAMBDA_TIMEOUT_S} s")
+    print(table(rows))
+    return 0
+
+
+def _rules(ec2: Any) -> int:
+    """Every rule of the region, as DescribeSecurityGroupRules counts them (after the repair: the seeded state)."""
+    return sum(len(p["SecurityGroupRules"]) for p in ec2.get_paginator("describe_security_group_rules").paginate())
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100, 1000, 3000])
+    sys.exit(main())

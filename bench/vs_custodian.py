@@ -55,6 +55,11 @@ C7N_FUNCTION = "custodian-bench-sg-world-open-rt"
 C7N_LAMBDA_OUTPUT = Path("/tmp/bench-sg-world-open-rt")  # c7n's Lambda mode writes under /tmp/<policy>
 RUNS = env.CACHE / "runs"
 log = env.log
+# eksguard as deployed for the comparison: enforce, every group in the region. ReadKubernetes=false: the stand-in
+# has no Kubernetes API and Custodian reads none (what the K8 reads cost is measured apart: bench/kube_cost.py).
+EKSGUARD_PARAMETERS = {"Mode": "enforce", "Scope": "all", "ReadKubernetes": "false"}
+# The latency variant: what every API call costs on top of moto's own time, as AWS's network and service would.
+LATENCY_MS = 25.0
 
 
 # -- the stand-in -------------------------------------------------------------------------------------------
@@ -85,6 +90,10 @@ class Standin:
 
     def reset(self) -> None:
         self._post("/_bench/reset")
+
+    def latency(self, ms: float) -> None:
+        """Every counted call costs ``ms`` more from now on (0: the plain stand-in)."""
+        self._post(f"/_bench/latency?ms={ms:g}")
 
     def wipe(self, keep: str = "") -> None:
         self._post("/_bench/wipe" + (f"?keep={keep}" if keep else ""))
@@ -245,8 +254,9 @@ def sweep_event() -> dict[str, Any]:
 
 def eksguard_sweep(ctx: Context, function_env: Mapping[str, str], name: str) -> dict[str, Any]:
     task = env.fresh_copy(env.SAM_BUILD / "SweepFunction", RUNS / name / "task")
-    layer = env.fresh_copy(env.SAM_BUILD / "EksguardLayer" / "python", RUNS / name / "layer")
-    spec = {"task": str(task), "layers": [str(layer), str(env.POWERTOOLS_LAYER)], "handler": "app.lambda_handler",
+    opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER],
+                         RUNS / name / "opt" / "python", ["keep", "keep"])
+    spec = {"task": str(task), "layers": [str(opt)], "handler": "app.lambda_handler",
             "env": lambda_env(ctx.standin, ctx.xray, "SweepFunction", 1024, task, function_env),
             "events": [sweep_event()], "endpoint": ctx.standin.endpoint, "timeout": 900}
     child, result = run_lambda(spec, name, ctx.runtime_python, timeout=900)
@@ -285,45 +295,89 @@ class Context:
     quick: bool
 
 
-def bench_sweep(ctx: Context, sizes: Sequence[int], runs: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def bench_sweep(ctx: Context, sizes: Sequence[int], runs: int,
+                latencies: Sequence[float] = (0.0,)) -> dict[str, dict[str, Any]]:
+    """Per latency variant (0: plain), per size: ``runs`` runs of each tool, alternating. One seeding per size;
+    every run after the first repairs the account to exactly the seeded state."""
+    out: dict[str, dict[str, Any]] = {_variant(ms): {} for ms in latencies}
     for n in sizes:
-        per_tool: dict[str, list[dict[str, Any]]] = {"eksguard": [], "custodian": []}
         seeded: seed_groups.Seeded | None = None
         actual: dict[str, set[seed_groups.RuleKey]] = {}
-        for r in range(runs):
-            for tool in ("eksguard", "custodian"):
-                # The first run of a size seeds a wiped account; every later one wipes all but EC2 (tables,
-                # topics, sweep state, idempotency records) and repairs the groups to exactly the seeded rules.
-                t = time.perf_counter()
-                if seeded is None:
-                    functions = ctx.account.fresh({"Mode": "enforce", "Scope": "all"})
-                    seeded = seed_groups.seed(ctx.account.ec2, n)
-                    restore = "seeded"
-                else:
-                    functions = ctx.account.fresh({"Mode": "enforce", "Scope": "all"}, keep_ec2=True)
-                    before = seed_groups.check(seeded, actual)
-                    seed_groups.repair(ctx.account.ec2, seeded, actual)
-                    restore = f"repaired ({before['bad_seeded'] - before['bad_left']} bad rules re-added)"
-                seed_s = time.perf_counter() - t
-                ctx.standin.reset()
-                name = f"sweep-{n}-{tool}-{r}"
-                if tool == "eksguard":
-                    run = eksguard_sweep(ctx, functions["SweepFunction"], name)
-                else:
-                    run = custodian_sweep(ctx, name)
-                calls = ctx.standin.calls()
-                actual = seed_groups.ingress_rules(ctx.account.ec2)
-                run.update(calls=calls["calls"], total_calls=calls["total"], ec2_calls=_service(calls, "ec2"),
-                           server_ms=calls["server_ms"], seed_s=seed_s, restore=restore,
-                           check=seed_groups.check(seeded, actual))
-                per_tool[tool].append(run)
-                log(f"sweep N={n} {tool} run {r + 1}/{runs}: {run['wall_s']:.2f} s, {calls['total']} calls, "
-                    f"bad left {run['check']['bad_left']}, kept lost "
-                    f"{run['check']['benign_lost'] + run['check']['near_miss_lost']}"
-                    + ("" if run["ok"] else f"  FAILED: {str(run['error'])[-300:]}"))
-        out[str(n)] = summarise_sweep(n, per_tool)
+        for ms in latencies:
+            per_tool: dict[str, list[dict[str, Any]]] = {"eksguard": [], "custodian": []}
+            for r in range(runs):
+                for tool in ("eksguard", "custodian"):
+                    # The first run of a size seeds a wiped account; every later one wipes all but EC2 (tables,
+                    # topics, sweep state, idempotency records) and repairs the groups to exactly the seeded rules.
+                    t = time.perf_counter()
+                    if seeded is None:
+                        functions = ctx.account.fresh(EKSGUARD_PARAMETERS)
+                        seeded = seed_groups.seed(ctx.account.ec2, n)
+                        restore = "seeded"
+                    else:
+                        functions = ctx.account.fresh(EKSGUARD_PARAMETERS, keep_ec2=True)
+                        before = seed_groups.check(seeded, actual)
+                        seed_groups.repair(ctx.account.ec2, seeded, actual)
+                        restore = f"repaired ({before['bad_seeded'] - before['bad_left']} bad rules re-added)"
+                    seed_s = time.perf_counter() - t
+                    ctx.standin.reset()
+                    name = f"sweep-{n}-{_variant(ms)}-{tool}-{r}"
+                    ctx.standin.latency(ms)
+                    try:
+                        if tool == "eksguard":
+                            run = eksguard_sweep(ctx, functions["SweepFunction"], name)
+                        else:
+                            run = custodian_sweep(ctx, name)
+                    finally:
+                        ctx.standin.latency(0)
+                    calls = ctx.standin.calls()
+                    actual = seed_groups.ingress_rules(ctx.account.ec2)
+                    run.update(calls=calls["calls"], total_calls=calls["total"], ec2_calls=_service(calls, "ec2"),
+                               ec2_sts_calls=_service(calls, "ec2") + _service(calls, "sts"),
+                               server_ms=calls["server_ms"], seed_s=seed_s, restore=restore,
+                               check=seed_groups.check(seeded, actual))
+                    if tool == "eksguard":
+                        table = functions["SweepFunction"]["EKSGUARD_AUDIT_TABLE"]
+                        removed = _removed(seeded, actual)
+                        run["audit"] = audit_check(ctx.account.session, table, removed)
+                    per_tool[tool].append(run)
+                    log(f"sweep N={n} {_variant(ms)} {tool} run {r + 1}/{runs}: {run['wall_s']:.2f} s, "
+                        f"{calls['total']} calls, bad left {run['check']['bad_left']}, kept lost "
+                        f"{run['check']['benign_lost'] + run['check']['near_miss_lost']}"
+                        + (f", revokes without before-image {run['audit']['without_image']}" if "audit" in run else "")
+                        + ("" if run["ok"] else f"  FAILED: {str(run['error'])[-300:]}"))
+            out[_variant(ms)][str(n)] = summarise_sweep(n, per_tool)
     return out
+
+
+def _variant(latency_ms: float) -> str:
+    return "plain" if not latency_ms else f"latency{latency_ms:g}ms"
+
+
+def _removed(seeded: seed_groups.Seeded,
+             after: Mapping[str, set[seed_groups.RuleKey]]) -> set[tuple[str, seed_groups.RuleKey]]:
+    """(group, rule) pairs the run removed: every run starts from exactly the seeded state."""
+    out = set()
+    for group_id, keep in seeded.keep.items():
+        had = keep | seeded.bad.get(group_id, set())
+        out |= {(group_id, rule) for rule in had - after.get(group_id, set())}
+    return out
+
+
+def audit_check(session: Any, table: str, removed: set[tuple[str, seed_groups.RuleKey]]) -> dict[str, int]:
+    """Every rule the sweep removed has its audit record: the exact rule (DescribeSecurityGroupRules' object) as
+    before-image, outcome revoked."""
+    pages = session.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    images: set[tuple[str, seed_groups.RuleKey]] = set()
+    records = 0
+    for item in (i for page in pages for i in page.get("Items", [])):
+        if not item["pk"]["S"].startswith("remediation#"):
+            continue
+        records += 1
+        before = json.loads(item["before_image"]["S"])
+        if item["outcome"]["S"] == "revoked" and before and before.get("SecurityGroupRuleId", "").startswith("sgr-"):
+            images.add((before["GroupId"], seed_groups.rule_key(before)))
+    return {"removed": len(removed), "records": records, "without_image": len(removed - images)}
 
 
 def _last_line(error: str | None) -> str:
@@ -345,6 +399,8 @@ def summarise_sweep(n: int, per_tool: Mapping[str, list[dict[str, Any]]]) -> dic
             "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
             "median_calls": statistics.median(r["total_calls"] for r in runs),
             "median_ec2_calls": statistics.median(r["ec2_calls"] for r in runs),
+            "median_ec2_sts_calls": statistics.median(r["ec2_sts_calls"] for r in runs),
+            "revokes_without_image": max((r["audit"]["without_image"] for r in runs if "audit" in r), default=None),
             "calls_by_action": runs[-1]["calls"],
             "max_rss_mb": max(r["maxrss_kb"] for r in runs) / 1024,
             "all_ok": all(r["ok"] for r in runs),
@@ -360,6 +416,7 @@ def summarise_sweep(n: int, per_tool: Mapping[str, list[dict[str, Any]]]) -> dic
     summary["ratio_wall"] = e["median_wall_s"] / c["median_wall_s"]
     summary["ratio_calls"] = e["median_calls"] / c["median_calls"]
     summary["ratio_ec2_calls"] = e["median_ec2_calls"] / c["median_ec2_calls"]
+    summary["ratio_ec2_sts_calls"] = e["median_ec2_sts_calls"] / c["median_ec2_sts_calls"]
     summary["ratio_rss"] = e["max_rss_mb"] / c["max_rss_mb"]
     return summary
 
@@ -396,7 +453,7 @@ class Variant:
     key: str
     tool: str
     label: str
-    compile_own_code: bool = False
+    layer_pyc: bool = True  # the eksguard layer's own byte code, as it ships
     powertools_pyc: bool = True
 
 
@@ -405,8 +462,8 @@ VARIANTS = (
     Variant("custodian", "custodian", "Cloud Custodian PolicyLambda archive (no .pyc)"),
 )
 EXTRA_VARIANTS = (
-    Variant("eksguard-precompiled", "eksguard", "eksguard with its function and layer pre-compiled",
-            compile_own_code=True),
+    Variant("eksguard-layer-no-pyc", "eksguard", "eksguard, its layer without the .pyc it ships",
+            layer_pyc=False),
     Variant("eksguard-powertools-no-pyc", "eksguard", "eksguard, Powertools layer without .pyc too",
             powertools_pyc=False),
 )
@@ -424,8 +481,8 @@ def per_event_groups(ec2: Any, vpc_id: str, peer: str, count: int, prefix: str) 
     return seeded
 
 
-def bench_per_event(ctx: Context, cold: int, warm: int, extra_cold: int) -> dict[str, Any]:
-    functions = ctx.account.fresh({"Mode": "enforce", "Scope": "all"})
+def bench_per_event(ctx: Context, cold: int, warm: int, extra_cold: int, latency_ms: float = 0.0) -> dict[str, Any]:
+    functions = ctx.account.fresh(EKSGUARD_PARAMETERS)
     ec2 = ctx.account.ec2
     vpc_id = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     peer = ec2.create_security_group(GroupName="per-event-control-plane", Description="peer",
@@ -446,15 +503,14 @@ def bench_per_event(ctx: Context, cold: int, warm: int, extra_cold: int) -> dict
         seeded_all.bad.update(seeded.bad)
         seeded_all.keep.update(seeded.keep)
         events = [authorize_event(g) for g in seeded.keep]
-        name = f"event-{i:02d}-{variant.key}"
+        name = f"event-{_variant(latency_ms)}-{i:02d}-{variant.key}"
         work = RUNS / name
         if variant.tool == "eksguard":
-            task = env.fresh_copy(env.SAM_BUILD / "SgGuardFunction", work / "task", variant.compile_own_code)
-            layer = env.fresh_copy(env.SAM_BUILD / "EksguardLayer" / "python", work / "layer",
-                                   variant.compile_own_code)
-            powertools = (env.POWERTOOLS_LAYER if variant.powertools_pyc
-                          else env.fresh_copy(env.POWERTOOLS_LAYER, work / "powertools"))
-            spec = {"task": str(task), "layers": [str(layer), str(powertools)], "handler": "app.lambda_handler",
+            task = env.fresh_copy(env.SAM_BUILD / "SgGuardFunction", work / "task")
+            opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER],
+                                 work / "opt" / "python", ["keep" if variant.layer_pyc else "strip",
+                                                           "keep" if variant.powertools_pyc else "strip"])
+            spec = {"task": str(task), "layers": [str(opt)], "handler": "app.lambda_handler",
                     "env": lambda_env(ctx.standin, ctx.xray, "SgGuardFunction", 512, task,
                                       functions["SgGuardFunction"]), "timeout": 60}
         else:
@@ -462,7 +518,11 @@ def bench_per_event(ctx: Context, cold: int, warm: int, extra_cold: int) -> dict
             spec = {"task": str(task), "layers": [], "handler": "custodian_policy.run",
                     "env": lambda_env(ctx.standin, ctx.xray, C7N_FUNCTION, 512, task, {}), "timeout": 900}
         spec.update(events=events, endpoint=ctx.standin.endpoint, account=ACCOUNT)
-        child, result = run_lambda(spec, name, ctx.runtime_python, timeout=300)
+        ctx.standin.latency(latency_ms)
+        try:
+            child, result = run_lambda(spec, name, ctx.runtime_python, timeout=300)
+        finally:
+            ctx.standin.latency(0)
         invs = result["invocations"]
         errors = [inv["error"] for inv in invs if inv["error"]]
         if variant.key.startswith("warmup-"):
@@ -603,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="sweep runs per tool and size (>= 3)")
     parser.add_argument("--cold", type=int, default=None, help="fresh processes per handler")
     parser.add_argument("--warm", type=int, default=None, help="warm invocations per process")
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_MS,
+                        help="also run every part with this latency added to each API call (0: plain only)")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-event", action="store_true")
     parser.add_argument("--out-json", type=Path, default=None)
@@ -638,15 +700,21 @@ def main(argv: list[str] | None = None) -> int:
                                "machine": machine(), "versions": versions(c7n_python), "setup_s": setup_s,
                                "settings": {"sizes": sizes, "runs": args.runs, "cold": cold, "warm": warm,
                                             "extra_cold": extra_cold, "region": REGION,
-                                            "eksguard_parameters": {"Mode": "enforce", "Scope": "all"}}}
+                                            "latency_ms": args.latency_ms,
+                                            "eksguard_parameters": EKSGUARD_PARAMETERS}}
     standin = Standin(sys.executable)
     xray = XraySink()
     try:
         ctx = Context(standin, Account(standin), xray, runtime_python, args.quick)
         if not args.skip_sweep:
-            results["sweep"] = bench_sweep(ctx, sizes, max(1, args.runs))
+            swept = bench_sweep(ctx, sizes, max(1, args.runs), (0.0, args.latency_ms) if args.latency_ms else (0.0,))
+            results["sweep"] = swept["plain"]
+            if args.latency_ms:
+                results["sweep_latency"] = swept[_variant(args.latency_ms)]
         if not args.skip_event:
             results["per_event"] = bench_per_event(ctx, cold, warm, extra_cold)
+            if args.latency_ms:
+                results["per_event_latency"] = bench_per_event(ctx, cold, warm, 0, args.latency_ms)
         results["package"] = bench_package(archive_info)
     finally:
         xray.close()

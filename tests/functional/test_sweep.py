@@ -214,4 +214,4 @@ def test_a_refused_entry_is_raised_after_the_accepted_ones_are_reported(account:
         publish_batch(Aws(), account.app().context.physical["AlertTopic"]["Ref"], messages,
                       lambda m: reported.append(m.resource_id))
     assert reported == [m.resource_id for m in messages[:11]]
-    assert "SNS refused 1 of 2 alert(s): SG-002 on sg-0000000000000000b: InternalError try again" in str(raised.value)
+    assert "SNS refused 1 of 12 alert(s): SG-002 on sg-0000000000000000b: InternalError try again" in str(raised.value)

@@ -4,11 +4,14 @@ They are registered as built-in handlers, so every session created afterwards (t
 created lazily inside the invocation) carries them. botocore runs *every* before-send handler and
 keeps the first answer, so an injected error would not stop moto from executing the call behind
 it: the injector switches moto's stubber off for exactly the attempts it answers, which keeps
-botocore's real retry loop (each attempt is a new before-send) and moto's state both honest.
+botocore's real retry loop (each attempt is a new before-send) and moto's state both honest. The switch is per
+thread (eksguard makes independent calls side by side): another thread's call is never answered by moto nor
+silenced because of this one.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,22 +83,43 @@ def inject(operation: str, response: Callable[[], AWSResponse | None],
 
     count, active = [0], [True]
     service, name = operation.split(".", 1)
+    lock = threading.Lock()
 
     def on_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         answer = None
         if active[0] and event_name == f"before-send.{service}.{name}" and when(request):
-            answer = response()
-        botocore_stubber.enabled = answer is None  # moto executes only what we let through
+            with lock:
+                answer = response()
+        _PerThread.local.enabled = answer is None  # moto (next in line, same thread) executes only what we let through
         if answer is not None:
-            count[0] += 1
+            with lock:
+                count[0] += 1
         return answer
 
+    plain = type(botocore_stubber)
+    botocore_stubber.__class__ = type("PerThreadStubber", (_PerThread, plain), {})
     with _builtin("before-send", on_send):
         try:
             yield count
         finally:
             active[0] = False
+            botocore_stubber.__class__ = plain
             botocore_stubber.enabled = True
+
+
+class _PerThread:
+    """moto's stubber with ``enabled`` decided per thread while an injector is active (the instance's own value
+    otherwise)."""
+
+    local = threading.local()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(getattr(_PerThread.local, "enabled", self.__dict__.get("enabled", True)))
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self.__dict__["enabled"] = value
 
 
 @contextmanager

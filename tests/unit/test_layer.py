@@ -4,6 +4,7 @@ imported in a fresh interpreter whose only eksguard is that build."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,7 +40,8 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     artifacts = tmp_path_factory.mktemp("EksguardLayer")
     # REQUIREMENTS= : no download here; third-party packages come from the test environment.
     subprocess.run(["make", "--no-print-directory", "-C", str(LAYER_SOURCE), "build-EksguardLayer",
-                    f"ARTIFACTS_DIR={artifacts}", "REQUIREMENTS="], check=True, capture_output=True)
+                    f"ARTIFACTS_DIR={artifacts}", "REQUIREMENTS=", f"PYTHON={sys.executable}"], check=True,
+                   capture_output=True)
     return artifacts / "python"
 
 
@@ -48,11 +50,24 @@ def test_the_layer_is_the_package_without_the_command_line_and_the_stand_in(laye
     shipped = {p.name for p in package.iterdir()}
     assert {"__init__.py", "handler.py", "pipeline", "aws", "manifests"} <= shipped
     assert not {"cli", "local"} & shipped
-    assert not list(layer.rglob("__pycache__")) and not list(layer.rglob("*.pyc"))
     source = {p.relative_to(LAYER_SOURCE / "eksguard") for p in (LAYER_SOURCE / "eksguard").rglob("*")
               if p.is_file() and "__pycache__" not in p.parts and p.parts[len(LAYER_SOURCE.parts) + 1] not in
               ("cli", "local")}
-    assert {p.relative_to(package) for p in package.rglob("*") if p.is_file()} == source
+    assert {p.relative_to(package) for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts} \
+        == source
+
+
+def test_the_layer_ships_byte_code_checked_against_its_source(layer: Path) -> None:
+    """Lambda's file system is read-only: without .pyc the package is compiled on every cold start. Each module
+    has exactly one, current and validated by the hash of its source (a zip's mtimes would stale timestamps)."""
+    package = layer / "eksguard"
+    modules = sorted(package.rglob("*.py"))
+    compiled = sorted(package.rglob("*.pyc"))
+    assert len(compiled) == len(modules)
+    for module in modules:
+        pyc = Path(importlib.util.cache_from_source(str(module)))
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b11, f"{pyc.name}: not a checked-hash .pyc (flags {flags:#b})"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda p: p.name)

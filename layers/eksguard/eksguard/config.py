@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+MAX_TOPOLOGY_CACHE_SECONDS = 3600
+
 
 class ConfigError(ValueError):
     """A parameter value the template should have rejected; fail loudly rather than guess."""
@@ -35,6 +37,8 @@ class Config:
     alert_topic_arn: str = ""
     # IAM path of every role eksguard owns: calls made by these roles are its own (loop guard).
     own_role_path: str = "/eksguard/"
+    # How long a warm guard keeps a region's cluster topology (TopologyCacheSeconds; 0: read it on every event).
+    topology_cache_seconds: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -51,6 +55,7 @@ class Config:
             audit_table=env.get("EKSGUARD_AUDIT_TABLE", ""),
             alert_topic_arn=env.get("EKSGUARD_ALERT_TOPIC_ARN", ""),
             own_role_path=_role_path(env.get("EKSGUARD_OWN_ROLE_PATH", default.own_role_path)),
+            topology_cache_seconds=_seconds(env, "EKSGUARD_TOPOLOGY_CACHE_SECONDS", MAX_TOPOLOGY_CACHE_SECONDS),
         )
 
 
@@ -89,6 +94,13 @@ def _role_path(raw: str) -> str:
     if not (raw.startswith("/") and raw.endswith("/") and len(raw) > 2):
         raise ConfigError(f"EKSGUARD_OWN_ROLE_PATH must look like /eksguard/, got {raw!r}")
     return raw
+
+
+def _seconds(env: Mapping[str, str], key: str, maximum: int) -> int:
+    raw = env.get(key, "0").strip()
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
+        raise ConfigError(f"{key} must be a whole number of seconds from 0 to {maximum}, got {raw!r}")
+    return int(raw)
 
 
 def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:

@@ -10,7 +10,8 @@ correlation id taken from the event, idempotency keyed on the event, and the res
         return function.respond(result, guard_counts(result, Revoked=with_action(result, "revoked")))
 
 No I/O and no boto3 client at import: the idempotency store is built on the first invocation, with eksguard's
-own DynamoDB client (aws/clients.py: its endpoint, retries and user agent).
+own DynamoDB client (aws/clients.py: its endpoint, retries and user agent). Imported only where used (cold start):
+the X-Ray SDK only when tracing is on (``tracing_on``), Powertools idempotency by the functions that use it.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class LambdaFunction:
     def __init__(self, *, correlation_id: str | None, idempotency: Idempotency | None = None,
                  metrics: bool = True, log_event: bool = False) -> None:
         self.logger = Logger()
-        self.tracer = Tracer()
+        # Powertools' Tracer imports the X-Ray SDK even where it then turns itself off: made only when it traces.
+        self.tracer = Tracer() if tracing_on() else None
         self.metrics = Metrics() if metrics else None
         self._correlation_id = correlation_id
         self._idempotency = idempotency
@@ -84,23 +86,27 @@ class LambdaFunction:
         handler = self._idempotent(body, self._idempotency) if self._idempotency else body
         if self.metrics is not None:
             handler = self.metrics.log_metrics(handler)
-        handler = self.tracer.capture_lambda_handler(handler)
+        if self.tracer is not None:
+            handler = self.tracer.capture_lambda_handler(handler)
         return self.logger.inject_lambda_context(handler, correlation_id_path=self._correlation_id,
                                                  log_event=self._log_event)
 
     @staticmethod
     def _idempotent(body: Handler, once: Idempotency) -> Handler:
-        # Imported here: a function without idempotency (rollback) does not load it at all.
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
-
-        config = IdempotencyConfig(event_key_jmespath=once.key, expires_after_seconds=once.hours * 3600)
         built: list[Handler] = []
 
         # Powertools keys its records by the wrapped function's module and name ("app.lambda_handler"),
         # so `body` itself is what idempotent() wraps: the keys stay those of earlier deployments.
         @functools.wraps(body)
         def handler(event: Any, context: LambdaContext) -> Any:
-            if not built:  # the first invocation of this container
+            if not built:  # the first invocation of this container: only then is idempotency imported and built
+                from aws_lambda_powertools.utilities.idempotency import (
+                    DynamoDBPersistenceLayer,
+                    IdempotencyConfig,
+                    idempotent,
+                )
+
+                config = IdempotencyConfig(event_key_jmespath=once.key, expires_after_seconds=once.hours * 3600)
                 store = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""),
                                                  boto3_client=clients.default().client("dynamodb"))
                 built.append(idempotent(persistence_store=store, config=config)(body))
@@ -123,6 +129,15 @@ class LambdaFunction:
         for name, value in counts.items():
             self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return summary
+
+
+def tracing_on(env: Mapping[str, str] | None = None) -> bool:
+    """Whether Powertools' Tracer would trace (its own rule): in Lambda, not under sam local or chalice, and not
+    turned off with POWERTOOLS_TRACE_DISABLED."""
+    env = os.environ if env is None else env
+    if env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("y", "yes", "t", "true", "on", "1"):
+        return False
+    return bool(env.get("LAMBDA_TASK_ROOT")) and not env.get("AWS_SAM_LOCAL") and not env.get("AWS_CHALICE_CLI_MODE")
 
 
 def guard_counts(result: GuardResult, **counts: int) -> dict[str, int]:

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eksguard import clock
 from eksguard.alert.dedupe import StormSettings, window_for, with_suppressed
 from eksguard.alert.messages import AlertMessage
-from eksguard.aws import sns
+from eksguard.aws import parallel, sns
 from eksguard.aws.alert_window import AlertWindows
 from eksguard.aws.clients import Aws, error_code
 
@@ -54,25 +54,30 @@ def publish(aws: Aws, topic_arn: str, message: AlertMessage, storm: StormSetting
 
 
 def publish_batch(aws: Aws, topic_arn: str, messages: Sequence[AlertMessage],
-                  sent: Callable[[AlertMessage], None] = lambda _: None) -> int:
-    """Send many alerts, ten per PublishBatch call (the sweep: no storm window, every message goes out).
+                  sent: Callable[[AlertMessage], None] = lambda _: None, workers: int = 1) -> int:
+    """Send many alerts, ten per PublishBatch call, ``workers`` calls at a time (the sweep: no storm window,
+    every message goes out).
 
     Every message is validated before the first call. ``sent`` is called for each message SNS accepted, as
-    soon as its batch returns; a batch with refused entries then raises PublishError naming them (after the
-    accepted ones were reported), so the caller's retry sends what is missing. Returns how many were sent."""
+    soon as its batch returns (from the sending thread); once every batch was tried, refused entries raise
+    PublishError naming them (after the accepted ones were reported), so the caller's retry sends what is
+    missing. Returns how many were sent."""
     for message in messages:
         message.validate()
-    count = 0
-    for start in range(0, len(messages), sns.BATCH_LIMIT):
-        batch = messages[start:start + sns.BATCH_LIMIT]
+    batches = [messages[start:start + sns.BATCH_LIMIT] for start in range(0, len(messages), sns.BATCH_LIMIT)]
+
+    def send(batch: Sequence[AlertMessage]) -> tuple[int, list[str]]:
         answer = sns.send_batch(aws, topic_arn, [request(m) for m in batch])
         for index in answer.accepted:
             sent(batch[index])
-            count += 1
-        if answer.refused:
-            raise PublishError(f"SNS refused {len(answer.refused)} of {len(batch)} alert(s): " + "; ".join(
-                f"{batch[i].rule_id} on {batch[i].resource_id}: {why}" for i, why in answer.refused))
-    return count
+        return len(answer.accepted), [f"{batch[i].rule_id} on {batch[i].resource_id}: {why}"
+                                      for i, why in answer.refused]
+
+    results = parallel.each(send, batches, workers)
+    refused = [why for _, whys in results for why in whys]
+    if refused:
+        raise PublishError(f"SNS refused {len(refused)} of {len(messages)} alert(s): " + "; ".join(refused))
+    return sum(count for count, _ in results)
 
 
 def request(message: AlertMessage) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The audit table: a before-image is written (conditionally) before any change, the outcome after.
+"""The audit table: a before-image is written before any change, the outcome after.
+
+An event writes its before-image conditionally (a redelivery finds the first attempt's record) and updates the
+outcome, with the "alerted" mark, in one write. The sweep writes both in batches (``put_batch``, BatchWriteItem, 25
+a call): the before-images of a batch of revokes before any of them is made, the outcomes after.
 
 Layout: ``pk = remediation#<id>``, ``sk = remediation``; the ``by-resource`` index (resource_id, time)
 answers "what did eksguard do to this group". Images are stored as JSON strings so they come back
@@ -20,13 +24,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from eksguard.aws import parallel
 from eksguard.aws.clients import Aws, error_code
+
+BATCH_LIMIT = 25  # items per BatchWriteItem call (DynamoDB's limit)
+BATCH_ATTEMPTS = 8  # calls per batch while DynamoDB leaves items unprocessed (back-off 50 ms doubling, at most 2 s)
 
 
 class AuditWriteError(RuntimeError):
@@ -51,6 +59,8 @@ class AuditRecord:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     outcome: str = "pending"
+    error: str | None = None
+    alerted: bool = False  # the alert about this change went out (a redelivery must not send it again)
 
 
 class AuditStore:
@@ -77,12 +87,16 @@ class AuditStore:
         return existing
 
     def finish(self, remediation_id: str, outcome: str, after: Mapping[str, Any] | None,
-               error: str | None = None) -> None:
+               error: str | None = None, alerted: bool = False) -> None:
+        """The outcome, and with ``alerted`` the mark that its alert went out: one write."""
         values: dict[str, Any] = {":o": {"S": outcome}, ":a": {"S": json.dumps(after, sort_keys=True)}}
         expression = "SET outcome = :o, after_image = :a"
         if error:
             values[":e"] = {"S": error}
             expression += ", error_message = :e"
+        if alerted:
+            values[":t"] = {"S": "true"}
+            expression += ", alerted = :t"
         self._client.update_item(TableName=self._table, Key=_key(remediation_id),
                                  UpdateExpression=expression, ExpressionAttributeValues=values)
 
@@ -90,6 +104,23 @@ class AuditStore:
         self._client.update_item(TableName=self._table, Key=_key(remediation_id),
                                  UpdateExpression="SET alerted = :t", ExpressionAttributeValues={":t": {"S": "true"}},
                                  ConditionExpression="attribute_exists(pk)")
+
+    def put_batch(self, records: Sequence[AuditRecord], workers: int = 1) -> None:
+        """Store whole records, 25 a BatchWriteItem call (``workers`` calls at a time), retrying unprocessed items
+        with back-off. Returns only when every record is stored; raises AuditWriteError otherwise, once every
+        call was tried (some records may have been stored)."""
+        ids = [r.remediation_id for r in records]
+        if len(set(ids)) != len(ids):  # DynamoDB refuses a batch that names one key twice
+            raise AuditWriteError("one remediation twice in one batch of audit records")
+        requests = [{"PutRequest": {"Item": _to_item(r)}} for r in records]
+
+        def write(batch: list[dict[str, Any]]) -> None:
+            try:
+                self._batch_write(batch, "audit records")
+            except (ClientError, BotoCoreError) as exc:  # what botocore's own retries could not fix
+                raise AuditWriteError(f"audit batch write failed ({error_code(exc)}): {exc}") from exc
+
+        parallel.each(write, [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
     def get(self, remediation_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=_key(remediation_id),
@@ -119,26 +150,27 @@ class AuditStore:
         return {item["fingerprint"]: item for item in self._query(f"sweep#{region}")}
 
     def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]],
-                         resolved: Iterable[str]) -> None:
-        """Store the findings open now and forget the resolved ones, 25 writes a request."""
+                         resolved: Iterable[str], workers: int = 1) -> None:
+        """Store the findings open now and forget the resolved ones, 25 writes a request, ``workers`` at a time."""
         requests: list[dict[str, Any]] = [
             {"PutRequest": {"Item": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"},
                                      "fingerprint": {"S": fp}, **{k: {"S": str(v)} for k, v in attrs.items()}}}}
             for fp, attrs in open_findings.items()]
         requests += [{"DeleteRequest": {"Key": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"}}}}
                      for fp in resolved]
-        for start in range(0, len(requests), 25):
-            self._batch_write(requests[start:start + 25])
+        parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
+                      [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
-    def _batch_write(self, batch: list[dict[str, Any]]) -> None:
+    def _batch_write(self, batch: list[dict[str, Any]], what: str) -> None:
         pending = batch
-        for attempt in range(8):
+        for attempt in range(BATCH_ATTEMPTS):
             result = self._client.batch_write_item(RequestItems={self._table: pending})
             pending = result.get("UnprocessedItems", {}).get(self._table, [])
             if not pending:
                 return
-            time.sleep(min(2.0, 0.05 * 2**attempt))  # DynamoDB asks for back-off on unprocessed items
-        raise AuditWriteError(f"sweep state: {len(pending)} write(s) still unprocessed after retries")
+            if attempt + 1 < BATCH_ATTEMPTS:
+                time.sleep(min(2.0, 0.05 * 2**attempt))  # DynamoDB asks for back-off on unprocessed items
+        raise AuditWriteError(f"{what}: {len(pending)} write(s) still unprocessed after {BATCH_ATTEMPTS} attempts")
 
     def _query(self, pk: str) -> list[dict[str, Any]]:
         pages = self._client.get_paginator("query").paginate(
@@ -159,6 +191,10 @@ def _to_item(r: AuditRecord) -> dict[str, Any]:
         item[name] = {"S": str(getattr(r, name))}
     item["before_image"] = {"S": json.dumps(r.before, sort_keys=True)}
     item["after_image"] = {"S": json.dumps(r.after, sort_keys=True)}
+    if r.error:
+        item["error_message"] = {"S": r.error}
+    if r.alerted:
+        item["alerted"] = {"S": "true"}
     return item
 
 

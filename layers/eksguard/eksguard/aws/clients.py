@@ -26,6 +26,9 @@ BOTO_CONFIG = BotoConfig(
     user_agent_extra=f"eksguard/{__version__}",
     connect_timeout=5,
     read_timeout=20,
+    # The sweep's revokes, batch writes and alert batches run side by side (apply/sg.py, pipeline/sweep.py):
+    # one connection each, kept for the next call.
+    max_pool_connections=24,
 )
 
 
@@ -58,7 +61,8 @@ def endpoint_override(env: Mapping[str, str] | None = None) -> str | None:
 
 
 class Aws:
-    """One session, one client per (service, region)."""
+    """One session, one client per (service, region), and what a warm container may keep between invocations
+    (``warm``: eksguard.aws.topology's cache)."""
 
     def __init__(self, home_region: str | None = None, session: boto3.session.Session | None = None):
         self.session = session or boto3.session.Session()
@@ -69,6 +73,7 @@ class Aws:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
+        self.warm: dict[str, Any] = {}
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.home_region)

@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eksguard.aws import parallel, topology
 from eksguard.aws.clients import Aws, error_code
 from eksguard.parse.ec2 import Permission, SgChange
 from eksguard.snapshot.sg import Cluster, SecurityGroup, SgRule, SgSnapshot, classify
@@ -15,15 +16,22 @@ from eksguard.snapshot.sg import Cluster, SecurityGroup, SgRule, SgSnapshot, cla
 GONE_CODES = frozenset({"InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound",
                         "InvalidGroup.NotFound", "InvalidSecurityGroupId.NotFound"})
 FILTER_CHUNK = 200  # EC2 filter values per request
+# The id of a rule known only from DescribeSecurityGroups' permissions (``permission_rules``): never an AWS id.
+UNREAD_RULE_PREFIX = "unread:"
 
 
-def read_sg_snapshot(aws: Aws, region: str, change: SgChange) -> SgSnapshot:
+def read_sg_snapshot(aws: Aws, region: str, change: SgChange, topology_seconds: int = 0) -> SgSnapshot:
+    """The groups an event names, with every rule (DescribeSecurityGroupRules: the rule ids revokes go by and the
+    exact before-images), and the region's clusters (``topology``, kept ``topology_seconds`` in the container):
+    three independent reads, side by side."""
     ec2 = aws.client("ec2", region)
     group_ids = list(change.group_ids) or _ids_for_names(ec2, change.group_names)
-    raw_groups = _describe_groups(ec2, group_ids)
+    raw_groups, rules, every_cluster = parallel.together(
+        lambda: _describe_groups(ec2, group_ids), lambda: read_rules(ec2, group_ids),
+        lambda: topology.region_clusters(aws, region, topology_seconds))
     found = {g["GroupId"] for g in raw_groups}
-    clusters = read_clusters(aws, region, vpc_ids={g.get("VpcId", "") for g in raw_groups})
-    rules = read_rules(ec2, sorted(found))
+    vpcs = {g.get("VpcId", "") for g in raw_groups}
+    clusters = tuple(c for c in every_cluster if c.vpc_id in vpcs)
     groups = tuple(build_group(g, rules.get(g["GroupId"], ()), clusters) for g in raw_groups)
     removed: tuple[tuple[str, Permission], ...] = ()
     if change.is_revoke and len(found) == 1:
@@ -38,7 +46,8 @@ def read_groups(aws: Aws, region: str, group_ids: Iterable[str]) -> tuple[Securi
     raw_groups = _describe_groups(ec2, sorted(set(group_ids)))
     if not raw_groups:
         return ()
-    clusters = read_clusters(aws, region, vpc_ids={g.get("VpcId", "") for g in raw_groups})
+    vpcs = {g.get("VpcId", "") for g in raw_groups}
+    clusters = tuple(c for c in topology.region_clusters(aws, region) if c.vpc_id in vpcs)
     return tuple(build_group(g, (), clusters) for g in raw_groups)
 
 
@@ -52,6 +61,8 @@ def build_group(raw: Mapping[str, Any], rules: Iterable[SgRule], clusters: Itera
 def read_rules(ec2: Any, group_ids: list[str]) -> dict[str, list[SgRule]]:
     """DescribeSecurityGroupRules, 1000 a page, many groups per request (not one call per group)."""
     out: dict[str, list[SgRule]] = {}
+    if not group_ids:
+        return out
     paginator = ec2.get_paginator("describe_security_group_rules")
     for chunk in _chunks(group_ids, FILTER_CHUNK):
         pages = paginator.paginate(Filters=[{"Name": "group-id", "Values": chunk}],
@@ -78,67 +89,6 @@ def to_rule(raw: Mapping[str, Any]) -> SgRule:
         description=raw.get("Description"),
         image=dict(raw),
     )
-
-
-def read_clusters(aws: Aws, region: str, vpc_ids: set[str]) -> tuple[Cluster, ...]:
-    """Clusters in the given VPCs with their cluster, control-plane and node security groups."""
-    eks, ec2 = aws.client("eks", region), aws.client("ec2", region)
-    described = []
-    for page in eks.get_paginator("list_clusters").paginate():
-        for name in page.get("clusters", []):
-            cluster = eks.describe_cluster(name=name)["cluster"]
-            if cluster.get("resourcesVpcConfig", {}).get("vpcId") in vpc_ids:
-                described.append(cluster)
-    # moto (and very old clusters) omit clusterSecurityGroupId: find the group by the tag EKS puts on it.
-    untagged = [c["name"] for c in described if not c["resourcesVpcConfig"].get("clusterSecurityGroupId")]
-    by_tag = _cluster_sgs_by_tag(ec2, untagged) if untagged else {}
-    return tuple(
-        Cluster(
-            name=c["name"],
-            vpc_id=c["resourcesVpcConfig"]["vpcId"],
-            arn=c.get("arn", ""),
-            cluster_sg_id=c["resourcesVpcConfig"].get("clusterSecurityGroupId") or by_tag.get(c["name"]),
-            control_plane_sg_ids=tuple(c["resourcesVpcConfig"].get("securityGroupIds", [])),
-            node_sg_ids=_node_sg_ids(eks, ec2, c["name"]),
-        )
-        for c in described
-    )
-
-
-def _node_sg_ids(eks: Any, ec2: Any, cluster: str) -> tuple[str, ...]:
-    ids: list[str] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
-        for name in page.get("nodegroups", []):
-            ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
-            remote = (ng.get("resources") or {}).get("remoteAccessSecurityGroup")
-            ids += [remote] if remote else []
-            lt = ng.get("launchTemplate") or {}
-            if lt.get("id") or lt.get("name"):
-                ids += _launch_template_sgs(ec2, lt)
-    return tuple(dict.fromkeys(ids))
-
-
-def _launch_template_sgs(ec2: Any, lt: Mapping[str, Any]) -> list[str]:
-    key = {"LaunchTemplateId": lt["id"]} if lt.get("id") else {"LaunchTemplateName": lt["name"]}
-    versions = ec2.describe_launch_template_versions(**key, Versions=[str(lt.get("version") or "$Default")])
-    ids: list[str] = []
-    for version in versions.get("LaunchTemplateVersions", []):
-        data = version.get("LaunchTemplateData", {})
-        ids += data.get("SecurityGroupIds", [])
-        for nic in data.get("NetworkInterfaces", []):
-            ids += nic.get("Groups", [])
-    return ids
-
-
-def _cluster_sgs_by_tag(ec2: Any, names: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    pages = ec2.get_paginator("describe_security_groups").paginate(
-        Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": names}])
-    for page in pages:
-        for group in page.get("SecurityGroups", []):
-            tags = {t["Key"]: t.get("Value", "") for t in group.get("Tags", [])}
-            found.setdefault(tags["aws:eks:cluster-name"], group["GroupId"])
-    return found
 
 
 def _describe_groups(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
@@ -187,16 +137,34 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-def read_region_sg_snapshot(aws: Aws, region: str) -> SgSnapshot:
-    """Every security group of the region with its rules, for the sweep and ``eksguard scan``: two paged
-    reads of 1000 per page over the whole region (never one call per group), then the clusters."""
-    ec2 = aws.client("ec2", region)
-    raw_groups = [g for page in ec2.get_paginator("describe_security_groups").paginate(
-        PaginationConfig={"PageSize": 1000}) for g in page.get("SecurityGroups", [])]
-    rules: dict[str, list[SgRule]] = {}
-    for page in ec2.get_paginator("describe_security_group_rules").paginate(PaginationConfig={"PageSize": 1000}):
-        for raw in page.get("SecurityGroupRules", []):
-            rules.setdefault(raw["GroupId"], []).append(to_rule(raw))
-    clusters = read_clusters(aws, region, vpc_ids={g.get("VpcId", "") for g in raw_groups})
-    groups = tuple(build_group(g, rules.get(g["GroupId"], ()), clusters) for g in raw_groups)
-    return SgSnapshot(groups, clusters)
+def describe_region_groups(aws: Aws, region: str) -> list[dict[str, Any]]:
+    """Every security group of the region with its permissions (IpPermissions, IpPermissionsEgress): one paged
+    read, 1000 a page."""
+    pages = aws.client("ec2", region).get_paginator("describe_security_groups").paginate(
+        PaginationConfig={"PageSize": 1000})
+    return [g for page in pages for g in page.get("SecurityGroups", [])]
+
+
+def permission_rules(raw: Mapping[str, Any]) -> list[SgRule]:
+    """A group's rules as DescribeSecurityGroups lists them: one rule per source of each permission, exactly as
+    DescribeSecurityGroupRules would list them but without their rule ids and images. Enough to judge the group;
+    never enough to change it (a revoke needs the rule id, the audit record the exact rule: ``read_rules``)."""
+    group_id = raw["GroupId"]
+    rules: list[SgRule] = []
+    for key, egress in (("IpPermissions", False), ("IpPermissionsEgress", True)):
+        for perm in raw.get(key, []):
+            sources: list[dict[str, Any]] = (
+                [{"cidr_ipv4": r.get("CidrIp"), "description": r.get("Description")} for r in perm.get("IpRanges", [])]
+                + [{"cidr_ipv6": r.get("CidrIpv6"), "description": r.get("Description")}
+                   for r in perm.get("Ipv6Ranges", [])]
+                + [{"prefix_list_id": r.get("PrefixListId"), "description": r.get("Description")}
+                   for r in perm.get("PrefixListIds", [])]
+                + [{"referenced_group_id": r.get("GroupId"), "description": r.get("Description")}
+                   for r in perm.get("UserIdGroupPairs", [])])
+            for source in sources:
+                rules.append(SgRule(
+                    rule_id=f"{UNREAD_RULE_PREFIX}{group_id}/{'egress' if egress else 'ingress'}/{len(rules)}",
+                    group_id=group_id, is_egress=egress, protocol=str(perm.get("IpProtocol", "-1")),
+                    from_port=None if perm.get("FromPort") in (None, -1) else int(perm["FromPort"]),
+                    to_port=None if perm.get("ToPort") in (None, -1) else int(perm["ToPort"]), **source))
+    return rules

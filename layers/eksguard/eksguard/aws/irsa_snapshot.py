@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
-from eksguard.aws import iam, kube
+from eksguard.aws import iam
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
 from eksguard.aws.eks_issuers import read_cluster_issuers
@@ -76,6 +76,8 @@ def _annotations(aws: Aws, snap: IrsaSnapshot) -> dict[tuple[str, str], tuple[st
                 if not role.known_subs(issuer)[0] and snap.live_cluster(issuer) is not None:
                     wanted.setdefault(issuer.lower(), []).append(role)
     out: dict[tuple[str, str], tuple[str, ...]] = {}
+    if wanted:
+        from eksguard.aws import kube  # lightkube, imported only when a cluster is read (cold start)
     for issuer, roles in wanted.items():
         cluster = snap.live_cluster(issuer)
         assert cluster is not None

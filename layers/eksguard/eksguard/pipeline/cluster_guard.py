@@ -12,6 +12,7 @@ from eksguard.alert.eks import build_message
 from eksguard.apply.eks import EksOutcome, apply
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
+from eksguard.aws import topology
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
@@ -46,6 +47,8 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
         change = parse_eks_change(event)
     except EventError as exc:
         return GuardResult("rejected", ctx.event_id, ctx.event_name, str(exc))
+    if change.event_name in topology.TOPOLOGY_EVENTS:  # what this container kept of the region is stale now
+        topology.invalidate(aws, ctx.region)
     if not ctx.account:
         ctx = replace(ctx, account=aws.account_id())
     if change.event_name == "DeleteCluster":

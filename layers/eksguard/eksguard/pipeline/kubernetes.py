@@ -4,7 +4,6 @@ names, the IRSA roles, the cluster's issuer, and why its nodes let pods reach IM
 
 from __future__ import annotations
 
-from eksguard.aws import kube
 from eksguard.aws.clients import Aws
 from eksguard.aws.iam_account import AccountIam
 from eksguard.aws.launch_templates import cluster_of
@@ -21,6 +20,8 @@ def read_kubernetes(aws: Aws, region: str, eks: EksSnapshot, iam: AccountIam | N
                     config: EksConfig) -> K8sPosture:
     """Every cluster of the region (ACTIVE ones: a creating cluster has no API yet), read and paired with its
     inputs. ``iam`` None: the IAM side was not read, so the rules needing it (K8-002, K8-004) stay silent."""
+    from eksguard.aws import kube  # lightkube, imported only when a cluster is read (cold start)
+
     out = []
     for cluster in (c for c in eks.clusters if c.status == "ACTIVE"):
         snap = kube.read_cluster(aws, kube.ClusterEndpoint(cluster.name, region, cluster.endpoint, cluster.ca_data))

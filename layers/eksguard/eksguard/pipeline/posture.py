@@ -10,9 +10,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eksguard.aws import ec2
+from eksguard.aws import ec2, parallel
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
+from eksguard.aws import topology as topology_api
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.aws.cloudtrail import read_trail_coverage
@@ -20,17 +21,18 @@ from eksguard.aws.iam_account import AccountIam, read_account_iam
 from eksguard.aws.irsa_snapshot import read_snapshot as read_irsa_snapshot
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
-from eksguard.detect.catalog import Posture, evaluate, rule
+from eksguard.detect.catalog import CATALOG, Posture, evaluate, rule
 from eksguard.detect.rule import Family
 from eksguard.model import Finding
 from eksguard.pipeline.kubernetes import K8sPosture, read_kubernetes
 from eksguard.plan.sg import in_scope
 from eksguard.snapshot.eks import EksSnapshot, NodeGroupRef, NodeTemplate
-from eksguard.snapshot.sg import GroupRole, SgSnapshot
+from eksguard.snapshot.sg import Cluster, GroupRole, SgSnapshot
 
 Progress = Callable[[str], None]
 GLOBAL = "global"  # the region label of IAM findings: IAM is one per account, not per region
 NODE_GROUP_ROLES = frozenset({GroupRole.CLUSTER, GroupRole.NODE})
+SG_RULES = frozenset(r.rule_id for r in CATALOG if r.family is Family.SECURITY_GROUP)
 
 
 def _quiet(step: str) -> None:
@@ -60,10 +62,13 @@ class GlobalPosture:
 
 def read_region(aws: Aws, region: str, config: Config, progress: Progress = _quiet) -> RegionPosture:
     progress("security groups")
-    sg = ec2.read_region_sg_snapshot(aws, region)
-    progress("clusters and access entries")
     names = eks_api.list_cluster_names(aws, region)
-    clusters = tuple(c for n in names if (c := eks_api.read_cluster(aws, region, n, grants=True)) is not None)
+    raw_groups, topology = parallel.together(lambda: ec2.describe_region_groups(aws, region),
+                                             lambda: topology_api.read_topology(aws, region, names))
+    sg = judged_groups(aws, region, raw_groups, topology, config)
+    progress("clusters and access entries")
+    clusters = tuple(c for c in parallel.each(lambda n: eks_api.read_cluster(aws, region, n, grants=True), names,
+                                              topology_api.CLUSTER_WORKERS) if c is not None)
     progress("node groups, launch templates and nodes")
     refs = eks_api.read_node_groups(aws, region, names)
     node_sgs = {g.group_id for g in sg.groups if g.roles & NODE_GROUP_ROLES}
@@ -95,6 +100,22 @@ def node_templates(aws: Aws, region: str, config: Config, refs: Sequence[NodeGro
               if i in used or carried.get(i, frozenset()) & set(node_sgs) or config.scope is Scope.ALL
               or _tagged_customer_template(lt)}
     return lt_api.read_node_templates(aws, region, refs, chosen, extra_versions)
+
+
+def judged_groups(aws: Aws, region: str, raw_groups: Sequence[Mapping[str, Any]], topology: Sequence[Cluster],
+                  config: Config) -> SgSnapshot:
+    """Every group judged on the permissions DescribeSecurityGroups lists; the in-scope groups with a finding then
+    re-read with DescribeSecurityGroupRules, so their findings name real rule ids and a revoke has the exact rule
+    for its before-image. One read of the region, plus one rule read per 200 flagged groups (not two full reads:
+    most groups are fine)."""
+    vpcs = {g.get("VpcId", "") for g in raw_groups}
+    clusters = tuple(c for c in topology if c.vpc_id in vpcs)
+    first = SgSnapshot(tuple(ec2.build_group(g, ec2.permission_rules(g), clusters) for g in raw_groups), clusters)
+    flagged = {f.resource_id for f in evaluate(Posture(sg=first), config, EksConfig(), only=SG_RULES)}
+    read = {g.group_id for g in first.groups if g.group_id in flagged and in_scope(g, config)}
+    rules = ec2.read_rules(aws.client("ec2", region), sorted(read))
+    return SgSnapshot(tuple(ec2.build_group(raw, rules.get(g.group_id, ()), clusters) if g.group_id in read else g
+                            for raw, g in zip(raw_groups, first.groups, strict=True)), clusters)
 
 
 def _tagged_customer_template(lt: Mapping[str, Any]) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from eksguard.alert.publish import publish
 from eksguard.alert.sg import build_message
-from eksguard.apply.sg import SgOutcome, apply
+from eksguard.apply.sg import SgOutcome, apply, finish
 from eksguard.aws import ec2
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
@@ -16,16 +18,19 @@ from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import Posture, evaluate, rules_for
 from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
 from eksguard.parse.envelope import EventError, is_eks_service_role
-from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
+from eksguard.pipeline.guard import open_event, raise_if_retryable
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.plan.sg import plan
+from eksguard.plan.sg import SgAction, plan
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
 
 # The rule families this guard re-checks; its EventBridge rule matches exactly their events (test_catalog.py).
 FAMILIES = (Family.SECURITY_GROUP,)
+# Alerts sent side by side (each a storm-window write, then Publish): an event rarely has more than a few.
+ALERT_WORKERS = 4
 
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
@@ -45,7 +50,7 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
     if not ctx.account:
         ctx = _with_account(ctx, aws.account_id())
 
-    snapshot = ec2.read_sg_snapshot(aws, ctx.region, change)
+    snapshot = ec2.read_sg_snapshot(aws, ctx.region, change, config.topology_cache_seconds)
     if is_eks_service_role(event):
         # EKS manages its cluster security group; its own calls on it are not drift.
         snapshot = SgSnapshot(tuple(g for g in snapshot.groups if GroupRole.CLUSTER not in g.roles),
@@ -57,14 +62,43 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
                         only=rules_for(ctx.event_name, FAMILIES))
     planned = plan(snapshot, findings, config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
-    outcomes = apply(planned.actions, aws, audit, ctx, config)
-    alerts = alert_outcomes(outcomes, lambda o: build_message(o, ctx, config), "revoked", aws, audit, config)
+    outcomes, alerts = _apply_and_alert(planned.actions, aws, audit, ctx, config)
     result = GuardResult(
         "processed", ctx.event_id, ctx.event_name, findings=len(findings),
         actions=tuple(_summary(o) for o in outcomes), alerts_sent=alerts, out_of_scope=len(planned.out_of_scope),
     )
     raise_if_retryable(outcomes)
     return result
+
+
+def _apply_and_alert(actions: Sequence[SgAction], aws: Aws, audit: AuditStore | None, ctx: EventContext,
+                     config: Config) -> tuple[list[SgOutcome], int]:
+    """Alerts about what will not change go out while the changes are made (before-image, then revoke); each
+    change is alerted once made, and its outcome written with the alerted mark in one write: also when an alert
+    failed (that error is raised after)."""
+    sent: set[str] = set()  # remediation ids whose alert went out (storm collapse may hold some back)
+    outcomes: list[SgOutcome] = []
+    with ThreadPoolExecutor(max_workers=ALERT_WORKERS) as pool:
+        def alert(outcome: SgOutcome) -> Future[None]:
+            def send() -> None:
+                if not config.alert_topic_arn:
+                    raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
+                if publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
+                    sent.add(outcome.action.remediation_id)
+            return pool.submit(send)
+
+        unchanged = apply([a for a in actions if a.revoke is None], aws, audit, ctx, config)
+        alerting = [alert(o) for o in unchanged if o.should_alert]
+        try:
+            changed = apply([a for a in actions if a.revoke is not None], aws, audit, ctx, config)
+            alerting += [alert(o) for o in changed if o.should_alert]
+            outcomes = unchanged + changed
+        finally:
+            wait(alerting)
+            finish([o for o in outcomes if o.action.revoke is not None], audit, sent)
+    for future in alerting:
+        future.result()  # the first alert that could not be sent: Lambda retries the event
+    return outcomes, len(sent)
 
 
 def _summary(outcome: SgOutcome) -> ActionSummary:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,7 @@ from eksguard.apply import eks as apply_eks
 from eksguard.apply import sg as apply_sg
 from eksguard.arn import partition_in, partition_of
 from eksguard.aws import logs
-from eksguard.aws.audit import AuditStore
+from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
@@ -51,10 +50,10 @@ from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
 
-# Independent revokes (one batch per group and direction) run side by side; the clients' adaptive
-# retries keep the burst inside EC2's request-rate limits.
-REVOKE_WORKERS = 4
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+# PublishBatch and BatchWriteItem calls in flight at once: a first sweep of a big account has thousands of alerts
+# and audit records, ten and 25 a call (SNS and DynamoDB throttle far above this).
+WRITERS = 8
 # Every family the sweep evaluates (IRSA and IAM in the stack where IAM rules live, K8 with ReadKubernetes): a
 # rule of a family left out here must be reached by some guard's events, or tests/unit/test_catalog.py fails.
 SWEPT_FAMILIES = frozenset(Family)
@@ -96,28 +95,38 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     region = with_kubernetes(aws, read_region(aws, ctx.region, config, step), iam, ctx.account, eks_config, step)
     audit = AuditStore(aws, config.audit_table)
     found = by_family(evaluate(region.posture, config, eks_config))
-    items = (_security_groups(region, found[Family.SECURITY_GROUP], aws, audit, ctx, config, now)
-             + _clusters(region, found[Family.CLUSTER] + found[Family.CLOUDTRAIL], aws, audit, ctx, config,
-                         eks_config, now)
-             + _kubernetes(region, found[Family.KUBERNETES], ctx, config, now))
-    if iam_roles and iam is not None:  # IAM is global: only the stack where the IAM rules live judges it
-        glob = read_global(aws, ctx.account, audit, step, iam, eks_config.read_kubernetes)
-        found_global = by_family(evaluate(glob.posture, config, eks_config))
-        items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
-        items += _iam(glob, found_global[Family.IAM], ctx, config, now)
+    sg_items, sg_outcomes = _security_groups(region, found[Family.SECURITY_GROUP], aws, audit, ctx, config, now)
+    revoked = {o.action.remediation_id for o in sg_outcomes if o.record is not None}
+    alerted_revokes: set[str] = set()
+    try:
+        items = (sg_items
+                 + _clusters(region, found[Family.CLUSTER] + found[Family.CLOUDTRAIL], aws, audit, ctx, config,
+                             eks_config, now)
+                 + _kubernetes(region, found[Family.KUBERNETES], ctx, config, now))
+        if iam_roles and iam is not None:  # IAM is global: only the stack where the IAM rules live judges it
+            glob = read_global(aws, ctx.account, audit, step, iam, eks_config.read_kubernetes)
+            found_global = by_family(evaluate(glob.posture, config, eks_config))
+            items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
+            items += _iam(glob, found_global[Family.IAM], ctx, config, now)
 
-    previous = audit.sweep_state(ctx.region)
-    to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
-    def alerted(message: AlertMessage) -> None:
-        if message.remediation_id in changed:  # a re-run finds the change alerted
-            audit.mark_alerted(message.remediation_id)
+        previous = audit.sweep_state(ctx.region)
+        to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
+        changed = {i.message.remediation_id for i in to_alert if i.status in ("revoked", "applied", sweep_irsa.DONE)}
 
-    changed = {i.message.remediation_id for i in to_alert if i.status in ("revoked", "applied", sweep_irsa.DONE)}
-    # Ten alerts per call: a first sweep of a big account can have thousands of findings.
-    sent = publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted)
+        def alerted(message: AlertMessage) -> None:
+            if message.remediation_id in revoked:  # marked with its outcome, in the batch below
+                alerted_revokes.add(message.remediation_id)
+            elif message.remediation_id in changed:  # a re-run finds the change alerted
+                audit.mark_alerted(message.remediation_id)
+
+        # Ten alerts per call: a first sweep of a big account can have thousands of findings.
+        sent = publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted, WRITERS)
+    finally:
+        # The revokes' outcomes, each with its alerted mark, 25 a call: whatever happened since the revokes.
+        _record_outcomes(audit, sg_outcomes, alerted_revokes)
     open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
     resolved = [fp for fp in previous if fp not in open_now]
-    audit.save_sweep_state(ctx.region, open_now, resolved)
+    audit.save_sweep_state(ctx.region, open_now, resolved, WRITERS)
     counts = _counts(items, to_alert, previous, resolved)
     if subscriptions := _subscribe_audit_logs(region, aws, ctx, eks_config):
         counts["audit_subscriptions"] = subscriptions
@@ -179,20 +188,22 @@ def by_family(findings: Sequence[Finding]) -> dict[Family, list[Finding]]:
 
 
 def _security_groups(region: RegionPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore,
-                     ctx: EventContext, config: Config, now: datetime) -> list[Item]:
+                     ctx: EventContext, config: Config, now: datetime) -> tuple[list[Item], list[apply_sg.SgOutcome]]:
     planned = plan_sg.plan(region.sg, findings, config, ctx.event_id, now.date())
-    by_group: dict[str, list[plan_sg.SgAction]] = {}
-    for action in planned.actions:
-        by_group.setdefault(action.group.group_id, []).append(action)
-    with ThreadPoolExecutor(max_workers=REVOKE_WORKERS) as pool:
-        batches = pool.map(lambda acts: apply_sg.apply(acts, aws, audit, ctx, config), by_group.values())
-        outcomes = [o for batch in batches for o in batch]
+    outcomes = apply_sg.apply_batched(planned.actions, aws, audit, ctx, config)
     # Gone before we got to it, or handled by an earlier delivery of this sweep: nothing to report.
     return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("revoked", "failed"),
                   resolved=o.status == "revoked", retryable=o.retryable,
                   note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
                   message=sg_message(o, ctx, config), summary=_sg_summary(o))
-            for o in outcomes if o.should_alert]
+            for o in outcomes if o.should_alert], outcomes
+
+
+def _record_outcomes(audit: AuditStore, outcomes: Sequence[apply_sg.SgOutcome], alerted: set[str]) -> None:
+    try:
+        audit.put_batch(apply_sg.outcome_records(outcomes, alerted), WRITERS)
+    except AuditWriteError as exc:  # the before-images are stored; the next run must not think all went well
+        raise RetryableError(f"remediation outcomes not recorded: {exc}") from exc
 
 
 def _sg_summary(o: apply_sg.SgOutcome) -> ActionSummary:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 SYSTEM_MASTERS = "system:masters"
 
@@ -164,6 +162,8 @@ def aws_auth_from_api(configmap: Mapping[str, Any] | None) -> AwsAuth:
     if configmap is None:
         return AwsAuth(present=False)
     data = configmap.get("data") or {}
+    import yaml  # only where aws-auth is read: the guards that never read it start without it (cold start)
+
     mappings: list[AwsAuthMapping] = []
     errors: list[str] = []
     for key, kind, arn_key in (("mapRoles", "role", "rolearn"), ("mapUsers", "user", "userarn")):

@@ -164,7 +164,15 @@ class SgSnapshot:
     missing_group_ids: tuple[str, ...] = ()
 
     def group(self, group_id: str) -> SecurityGroup | None:
-        return next((g for g in self.groups if g.group_id == group_id), None)
+        return self._by_id.get(group_id)
+
+    @cached_property
+    def _by_id(self) -> Mapping[str, SecurityGroup]:
+        # A region has thousands of groups and the planner asks once per finding: an index, not a scan.
+        out: dict[str, SecurityGroup] = {}
+        for g in self.groups:
+            out.setdefault(g.group_id, g)
+        return out
 
 
 def classify(
