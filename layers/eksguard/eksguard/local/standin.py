@@ -197,7 +197,7 @@ def _patch_eks_responses() -> None:
 
     def update_cluster_config(self: EKSResponse) -> ActionResult:
         requested = (self._get_param("accessConfig") or {}).get("authenticationMode")
-        cluster = self.eks_backend.clusters.get(self._get_param("name"))
+        cluster: Any = self.eks_backend.clusters.get(self._get_param("name"))
         if requested and cluster is not None:
             current = cluster.access_config["authenticationMode"]
             if requested not in modes or modes.index(requested) < modes.index(current):
