@@ -73,6 +73,17 @@ def test_the_stacks_reading_roles_by_default(api_mode: Account, capsys: pytest.C
     assert {arn.rsplit("/", 1)[-1].split("-")[1] for arn in created} == {"SweepFunctionRole", "KubeGuardFunctionRole"}
 
 
+def test_a_stack_without_kube_guard_gives_the_sweeps_role(api_mode: Account,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """ReadKubernetes=false deploys no KubeGuardFunction: its role is not looked for, the sweep's is enough."""
+    roles = {"SweepFunctionRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST}}}
+    api_mode.session.client("cloudformation").create_stack(StackName="guard",
+                                                           TemplateBody=json.dumps({"Resources": roles}))
+    code, _, err = _run(capsys, "demo", "--stack-name", "guard")
+    assert code == 0, err
+    assert [arn.rsplit("/", 1)[-1].split("-")[1] for arn in _entries(api_mode)] == ["SweepFunctionRole"]
+
+
 def test_print_only_changes_nothing(api_mode: Account, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "demo", "--print-only")  # no stack: a placeholder for the role
     assert code == 0 and out == reader_manifest()

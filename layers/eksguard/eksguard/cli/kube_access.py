@@ -92,12 +92,12 @@ def _stack_roles(aws: Any, region: str, stack: str, print_only: bool) -> list[st
             message = str(exc.response.get("Error", {}).get("Message", ""))
             if "does not exist" not in message:
                 raise
-            if "Stack" in message and not found:  # no such stack at all
-                if print_only:
-                    return [PLACEHOLDER]
-                raise CliError(f"stack {stack} not found in {region}, so its reading roles are unknown: pass "
-                               "--role-arn ARN (repeatable) or --stack-name NAME") from None
-            continue
+            if message.startswith("Resource"):  # "Resource X does not exist for stack Y": not deployed there
+                continue
+            if print_only:  # "Stack with id Y does not exist"
+                return [PLACEHOLDER]
+            raise CliError(f"stack {stack} not found in {region}, so its reading roles are unknown: pass "
+                           "--role-arn ARN (repeatable) or --stack-name NAME") from None
         name = resource["StackResourceDetail"]["PhysicalResourceId"]
         found.append(str(iam.get_role(RoleName=name)["Role"]["Arn"]))
     if not found:

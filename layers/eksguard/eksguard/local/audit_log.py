@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eksguard.aws.logs import FILTER_NAME, log_group
+from eksguard.local.seed_kube import aws_auth
 
 AT = datetime(2026, 11, 20, 9, 10, 0, tzinfo=UTC)  # when the demo's kubectl edit happens (the events/ files' day)
 ACTOR_ROLE = "PlatformAdmin"
@@ -118,8 +119,6 @@ def aws_auth_patch(account: str, before: Mapping[str, Any], after: Mapping[str, 
 
 def aws_auth_patch_event(account: str, cluster: str = "demo") -> dict[str, Any]:
     """events/k8s-audit-aws-auth-patch.json: system:masters added to the Karpenter node role's aws-auth mapping."""
-    from eksguard.local.seed_kube import aws_auth
-
     before, after = aws_auth(account, karpenter_masters=False), aws_auth(account, karpenter_masters=True)
     after["metadata"].update(uid="9c1f4e2a-6b3d-4c5e-8f7a-1b2c3d4e5f60", resourceVersion="48213",
                              creationTimestamp="2026-03-02T07:41:19Z")

@@ -73,7 +73,7 @@ def kubernetes_chapter(demo: DemoContext) -> bool:
     print(demo.render_scan(k8), file=out)
 
     ok = _audit_log_path(demo, app, kube, account, out)
-    print_alerts(out, "K8 alerts published on the SNS topic in this chapter", published(demo.session, queue))
+    print_alerts(out, "Alerts published on the SNS topic in this chapter", published(demo.session, queue))
     methods = Counter(r.method for r in kube.requests)
     print(f"\nRequests eksguard made to the clusters' Kubernetes APIs: {sum(methods.values())} "
           f"({', '.join(f'{n} {m}' for m, n in sorted(methods.items()))}); "

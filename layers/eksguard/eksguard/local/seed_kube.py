@@ -31,7 +31,19 @@ from typing import Any
 import boto3
 
 from eksguard.local.kube_standin import KubeStandin
-from eksguard.local.seed import DEMO_CLUSTER, DEMO_REGION, IAM_REGION, LEGACY_CLUSTER, PAYMENTS_CLUSTER, DemoAccount
+from eksguard.local.seed import (
+    DEMO_CLUSTER,
+    DEMO_REGION,
+    IAM_REGION,
+    IRSA_RANDOM_SEED,
+    LEGACY_CLUSTER,
+    PAYMENTS_CLUSTER,
+    RANDOM_SEED,
+    DemoAccount,
+    seed_demo,
+    seed_irsa,
+)
+from eksguard.local.standin import seed_random
 
 KARPENTER_ROLE = "KarpenterNodeRole-demo"
 HUMAN_USER = "alice"
@@ -194,9 +206,6 @@ def seed_local_account(session: boto3.session.Session, endpoint: str, standin: K
     """What `eksguard local up --seed demo` seeds, in the demo's order and with its random seeds, so that the ids
     events/ names are real: the security-group account, its IRSA roles (and cluster payments), the K8 cases, and
     the Kubernetes APIs of clusters demo and payments on ``standin``."""
-    from eksguard.local.seed import IRSA_RANDOM_SEED, RANDOM_SEED, seed_demo, seed_irsa
-    from eksguard.local.standin import seed_random
-
     kube = seed_kube_principals(session)
     seed_random(endpoint, RANDOM_SEED)
     acct = seed_demo(session)
