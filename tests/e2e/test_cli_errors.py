@@ -70,6 +70,10 @@ CASES = (
               ("AWS_ENDPOINT_URL", ""), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
               ("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_EC2_METADATA_DISABLED", "true"))),
     Case("unreachable endpoint", ("history", "--audit-table", "t"), f"cannot reach {NO_ENDPOINT}"),
+    Case("kube-access with a session's ARN", ("kube-access", "demo", "--region", DEMO_REGION, "--role-arn",
+                                              "arn:aws:sts::123456789012:assumed-role/ops/jane"),
+         "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>); for assumed-role sessions give the role's "
+         "ARN, not the session's"),
 )
 
 

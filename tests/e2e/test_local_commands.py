@@ -112,6 +112,10 @@ def test_commands_refuse_without_an_endpoint(cli: Cli) -> None:
 
 
 def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli) -> None:
+    """`local up` seeds the demo account and serves its clusters' Kubernetes APIs; with the exports it prints, the
+    scan and the in-cluster guard read them (the README's commands)."""
+    import shlex
+
     from eksguard.local.standin import free_port
 
     port = free_port()
@@ -130,7 +134,20 @@ def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli) -> None:
         import boto3
 
         eks = boto3.client("eks", region_name="ap-northeast-2", endpoint_url=f"http://127.0.0.1:{port}")
-        assert eks.list_clusters()["clusters"] == ["demo"]
+        assert eks.list_clusters()["clusters"] == ["demo", "payments"]
+        exports = dict(item.split("=", 1) for item in shlex.split(lines[-1])[1:])
+        assert set(json.loads(exports["EKSGUARD_KUBE_ENDPOINTS"])) == {"demo", "payments"}
+        user = Cli({**cli.env, **exports}, exports["AWS_ENDPOINT_URL"])
+        scan = user("scan", "--format", "json")
+        assert scan.returncode == 0, scan.stderr
+        k8 = {(f["rule_id"], f["resource_id"]) for f in json.loads(scan.stdout)["findings"] if f["rule_id"][:2] == "K8"}
+        assert k8 == {("K8-001", "demo"), ("K8-002", "demo"), ("K8-003", "demo/ci-runners"),
+                      ("K8-004", "demo/app/worker"), ("K8-004", "payments/payments/api")}
+        guard = user("local", "invoke", "KubeGuardFunction", "-e", "events/k8s-audit-aws-auth-patch.json")
+        assert guard.returncode == 0, guard.stderr
+        response = json.loads(guard.stdout)
+        assert response["status"] == "processed" and response["extra"]["cluster"] == "demo"
+        assert {a["rule_id"] for a in response["actions"]} == {"K8-001", "K8-002", "K8-003", "K8-004"}
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -150,3 +167,12 @@ def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:
     assert "2 finding(s) arrived on the central bus; the central notifier posted 2 Slack message(s)" in out
     assert "| :red_circle: [platform-demo (123456789012) / ap-northeast-2] CRITICAL SG-002" in out
     assert "| :red_circle: [team-b-prod (333344445555) / ap-northeast-2] CRITICAL SG-002" in out
+    # The Kubernetes chapter: the cases found by the sweep, the aws-auth edit arriving through the audit log.
+    k8 = out[out.index("== Inside the clusters"):out.index("== Slack")]
+    assert "open K8: K8-001 1, K8-002 1, K8-003 1, K8-004 2" in k8
+    assert "audit log /aws/eks/demo/cluster -> KubeGuardFunction: subscribed now" in k8
+    assert "KubeGuardFunction: processed, 6 finding(s) (writes: kubernetes-admin patch configmaps " \
+        "kube-system/aws-auth)" in k8
+    assert "aws-auth maps role arn:aws:iam::123456789012:role/KarpenterNodeRole-demo" in k8
+    assert "KubeGuardFunction: skipped, 0 finding(s) - no write to what the K8 rules read" in k8
+    assert " writes." in k8 and "; 0 writes." in k8

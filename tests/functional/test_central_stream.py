@@ -81,7 +81,9 @@ def member(account: str, alias: str | None) -> Member:
     if alias:
         session.client("iam").create_account_alias(AccountAlias=alias)
     seeded = seed_demo(session)
-    app = load_app(TEMPLATE, {"Mode": "enforce", "CentralEventBusArn": CENTRAL_BUS}, session)
+    # ReadKubernetes=false: the members' clusters have no Kubernetes API stand-in, and the K8 family is not the
+    # subject here.
+    app = load_app(TEMPLATE, {"Mode": "enforce", "CentralEventBusArn": CENTRAL_BUS, "ReadKubernetes": "false"}, session)
     url, arn = queue(session, "alert-subscriber")
     session.client("sns").subscribe(TopicArn=app.context.physical["AlertTopic"]["Ref"], Protocol="sqs", Endpoint=arn)
     return Member(account, session, app, url, seeded)

@@ -77,7 +77,8 @@ def test_library_log_lines_are_the_functions_json_with_the_correlation_id(accoun
 
 
 def test_the_sweep_counts_its_findings_and_trims_its_response(account: Account) -> None:
-    run = invoke(account.app(Mode="enforce"), "SweepFunction", _event("scheduled-sweep"))
+    # ReadKubernetes=false: not about the K8 family (no Kubernetes API stand-in here).
+    run = invoke(account.app(Mode="enforce", ReadKubernetes="false"), "SweepFunction", _event("scheduled-sweep"))
     assert run.ok, run.error
     assert _metrics(run) == {"SweepOpenFindings", "SweepNewFindings", "Remediated", "Failed"}
     assert run.response["actions_total"] >= len(run.response["actions"])

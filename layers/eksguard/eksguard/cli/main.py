@@ -128,9 +128,10 @@ def _main(argv: list[str]) -> int:
     demo.add_argument("--template")
     demo.add_argument("--mode", choices=("audit", "enforce"), default="enforce")
 
-    from eksguard.cli import history, rollback, rules, scan
+    from eksguard.cli import history, kube_access, rollback, rules, scan
 
     rollback.add_parser(sub)
+    kube_access.add_parser(sub)
     scan_parser = scan.add_parser(sub)
     history.add_parser(sub)
     rules.add_parser(sub)
@@ -149,6 +150,8 @@ def _main(argv: list[str]) -> int:
         return history.run(args)
     if args.command == "rules":
         return rules.run(args)
+    if args.command == "kube-access":
+        return kube_access.run(args)
     handler = {"up": _up, "provision": _provision, "invoke": _invoke, "replay": _replay, "demo": _demo}
     return handler[args.local_command](args)
 
@@ -162,24 +165,31 @@ def _require_endpoint() -> None:
 def _up(args: argparse.Namespace) -> int:
     import boto3
 
+    from eksguard.aws.kube import ENDPOINTS_ENV
     from eksguard.local.invoke import load_app
-    from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, seed_demo
-    from eksguard.local.standin import endpoint_env, moto_server, port_in_use, seed_random
+    from eksguard.local.kube_standin import KubeStandin
+    from eksguard.local.seed import DEMO_REGION
+    from eksguard.local.seed_kube import seed_local_account
+    from eksguard.local.standin import endpoint_env, moto_server, port_in_use
 
     template = find_template(args.template)
     if port_in_use(args.host, args.port):
         raise CliError(f"port {args.port} on {args.host} is in use: pass --port P (another free port), or stop what "
                        "listens there (an earlier `eksguard local up`?)")
-    with moto_server(args.port, args.host) as endpoint, endpoint_env(endpoint):
+    with moto_server(args.port, args.host) as endpoint, endpoint_env(endpoint), KubeStandin() as kube:
         region = os.environ.get("AWS_DEFAULT_REGION") or DEMO_REGION
         app = load_app(template, {}, boto3.session.Session(region_name=region))
         print(f"stand-in running at {endpoint}; provisioned {', '.join(sorted(app.context.physical))}")
+        exports = (f"AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+                   f"AWS_DEFAULT_REGION={region}")
         if args.seed == "demo":
-            seed_random(endpoint, RANDOM_SEED)
-            acct = seed_demo(boto3.session.Session(region_name=DEMO_REGION))
-            print(f"seeded the demo account (cluster demo, {DEMO_REGION}): {json.dumps(acct.as_dict())}")
-        print(f"\n  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-              f"AWS_DEFAULT_REGION={region}\n\nCtrl-C stops it.", flush=True)
+            seeded = seed_local_account(boto3.session.Session(region_name=DEMO_REGION), endpoint, kube)
+            print(f"seeded the demo account (clusters demo and payments, {DEMO_REGION}; IRSA roles): "
+                  f"{json.dumps(seeded)}")
+            # The Kubernetes API stand-in (loopback, http): every local command reads the clusters through it.
+            print(f"Kubernetes APIs of {', '.join(sorted(kube.clusters))}: {kube.endpoints()}")
+            exports += f" {ENDPOINTS_ENV}={shlex.quote(kube.endpoints())}"
+        print(f"\n  export {exports}\n\nCtrl-C stops it.", flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):

@@ -8,20 +8,34 @@ CloudTrail event it would produce (``events/``) is routed through the template's
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
+from eksguard.aws.kube import ENDPOINTS_ENV
 from eksguard.local.demo_cluster import cluster_chapter
 from eksguard.local.demo_context import DemoContext, Scenario, print_alerts, print_routed, published, related, subscribe
 from eksguard.local.demo_irsa import irsa_chapter
+from eksguard.local.demo_kube import kubernetes_chapter
 from eksguard.local.demo_org import org_chapter
 from eksguard.local.demo_slack import slack_chapter
 from eksguard.local.invoke import load_app
+from eksguard.local.kube_standin import KubeStandin
 from eksguard.local.replay import Routed, replay
-from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
+from eksguard.local.seed import (
+    DEMO_CLUSTER,
+    DEMO_REGION,
+    LEGACY_CLUSTER,
+    PAYMENTS_CLUSTER,
+    RANDOM_SEED,
+    DemoAccount,
+    seed_demo,
+)
+from eksguard.local.seed_kube import seed_kube_principals, serve_clusters
 from eksguard.local.standin import endpoint_env, moto_server, seed_random
 from eksguard.pipeline.scan import ScanReport
 
@@ -119,23 +133,43 @@ def security_group_chapter(demo: DemoContext) -> bool:
 # slack_chapter stays last: it delivers every alert the chapters before it published.
 # org_chapter comes after it: its alerts travel to the central stream instead.
 CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter, irsa_chapter, cluster_chapter,
-                                                      slack_chapter, org_chapter)
+                                                      kubernetes_chapter, slack_chapter, org_chapter)
 
 
 def run_demo(root: Path, out: TextIO, render_scan: Callable[[ScanReport], str], mode: str = "enforce") -> int:
     """The whole story; ``render_scan`` prints the posture table as `eksguard scan` does (cli/report.py)."""
     template, events = root / "template.yaml", root / "events"
-    with moto_server() as endpoint, endpoint_env(endpoint):
+    with moto_server() as endpoint, endpoint_env(endpoint), KubeStandin() as kube:
         session = boto3.session.Session(region_name=DEMO_REGION)
         print(f"eksguard demo: AWS stand-in (moto server) at {endpoint}, region {DEMO_REGION}, Mode={mode}\n",
               file=out)
         app = load_app(template, {"Mode": mode}, session)
         alerts_queue = subscribe(session, app.context.physical["AlertTopic"]["Ref"], "demo-alert-subscriber")
+        seed_kube_principals(session)  # IAM only, before the seeded ids: they stay those events/ names
+        # The clusters' Kubernetes APIs, up from the start as kubectl left them (the aws-auth edit of the
+        # Kubernetes chapter still to come): every function and scan reads them through EKSGUARD_KUBE_ENDPOINTS.
+        serve_clusters(kube, app.context.account_id, (DEMO_CLUSTER, PAYMENTS_CLUSTER, LEGACY_CLUSTER),
+                       karpenter_masters=False)
         seed_random(endpoint, RANDOM_SEED)
-        demo = DemoContext(session, app, seed_demo(session), events, out, render_scan)
-        ok = [chapter(demo) for chapter in CHAPTERS]
+        with kube_endpoints(kube):
+            demo = DemoContext(session, app, seed_demo(session), events, out, render_scan, kube)
+            ok = [chapter(demo) for chapter in CHAPTERS]
         print_alerts(out, "Alerts published on the SNS topic", published(session, alerts_queue))
         return 0 if all(ok) else 1
+
+
+@contextmanager
+def kube_endpoints(kube: KubeStandin) -> Iterator[None]:
+    """EKSGUARD_KUBE_ENDPOINTS for this process (the in-process functions and scans), while the block runs."""
+    saved = os.environ.get(ENDPOINTS_ENV)
+    os.environ[ENDPOINTS_ENV] = kube.endpoints()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ENDPOINTS_ENV, None)
+        else:
+            os.environ[ENDPOINTS_ENV] = saved
 
 
 def _rules(ec2: Any, acct: DemoAccount) -> dict[tuple[str, str, str], str]:

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import boto3
 
 from eksguard.local.invoke import LocalApp
+from eksguard.local.kube_standin import KubeStandin
 from eksguard.local.replay import Routed
 from eksguard.local.seed import DemoAccount
 from eksguard.pipeline.scan import ScanReport
@@ -30,6 +31,8 @@ class DemoContext:
     # The posture table as `eksguard scan` prints it: the command line hands its renderer in, so that
     # local/ never imports cli/ (cli is the top floor).
     render_scan: Callable[[ScanReport], str]
+    # The Kubernetes API stand-in serving the demo account's clusters (EKSGUARD_KUBE_ENDPOINTS points at it).
+    kube: KubeStandin | None = None
 
 
 @dataclass(frozen=True)

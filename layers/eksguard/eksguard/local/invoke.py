@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 from eksguard.local.provision import provision
+from eksguard.local.standin import serve_local_functions
 from eksguard.local.template import FunctionSpec, LocalContext, TemplateResolver, functions, load_template
 
 
@@ -79,8 +80,10 @@ def load_app(template_path: str | Path, overrides: Mapping[str, str], session: b
     physical = provision(template_path, base, session)
     ctx = LocalContext(account_id=account, region=region, parameters=dict(overrides), physical=physical)
     template = load_template(template_path)
-    return LocalApp(Path(template_path), ctx, functions(template, TemplateResolver(template, ctx)),
-                    _credential_env(session))
+    specs = functions(template, TemplateResolver(template, ctx))
+    # What a subscription filter or permission may name: the functions run here, not in the stand-in's Lambda.
+    serve_local_functions({f"arn:{ctx.partition}:lambda:{region}:{account}:function:{lid}" for lid in specs})
+    return LocalApp(Path(template_path), ctx, specs, _credential_env(session))
 
 
 def _credential_env(session: boto3.session.Session) -> dict[str, str]:

@@ -6,7 +6,9 @@ paging; typed lists without kind/apiVersion in their items, CRD lists with them)
 token that is not a well-formed EKS token for that cluster (``aws/kube_token.validate``, signature checked with
 the local credentials), RBAC as the manifest eksguard ships grants it (a 403 Status for anything else: Secrets,
 every write verb, watch), and a 404 Status for missing objects and for Calico's CRDs when Calico is not installed.
-Seed each cluster from Python with the objects as dicts. Serves http:// (EKSGUARD_KUBE_ENDPOINTS skips TLS).
+Seed each cluster from Python with the objects as dicts (``add``; ``apply`` replaces an object as ``kubectl apply``
+does). Every request is recorded (``requests``: cluster, method, path, status), so tests can prove the reads never
+write. Serves http:// (EKSGUARD_KUBE_ENDPOINTS skips TLS).
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, bool, bool]] = {
 }
 _BY_KIND = {(g, k): (g, v, p) for (g, v, p), (k, _, _) in RESOURCES.items()}
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request a cluster's API answered: what a client did, and what it was told."""
+
+    cluster: str
+    method: str
+    path: str
+    status: int
 
 
 def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
@@ -106,6 +118,26 @@ class ClusterState:
             self.objects.setdefault(key, []).append(stored)
         return self
 
+    def apply(self, *objs: Mapping[str, Any]) -> ClusterState:
+        """Create or replace each object by kind, namespace and name (``kubectl apply``); a replaced object keeps
+        its uid and creation time and gets a new resourceVersion."""
+        for obj in objs:
+            group = obj["apiVersion"].rpartition("/")[0]
+            meta = obj.get("metadata", {})
+            found = [o for o in self.objects.get(_BY_KIND.get((group, obj["kind"]), ("", "", "")), [])
+                     if (o["metadata"].get("namespace"), o["metadata"]["name"]) == (meta.get("namespace"),
+                                                                                      meta["name"])]
+            if not found:
+                self.add(obj)
+                continue
+            old = found[0]
+            new = json.loads(json.dumps(obj))
+            new.setdefault("metadata", {}).update({k: old["metadata"][k] for k in ("uid", "creationTimestamp")})
+            new["metadata"]["resourceVersion"] = str(int(old["metadata"]["resourceVersion"]) + 1000)
+            old.clear()
+            old.update(new)
+        return self
+
 
 class KubeStandin:
     """Per-cluster loopback API servers. ``with KubeStandin() as k: k.cluster("prod", "us-east-1").add(...)``;
@@ -116,7 +148,9 @@ class KubeStandin:
         self.secret_for, self.local_hosts, self.user = secret_for, local_hosts, user
         self.rbac = Rbac(reader_documents())
         self.clusters: dict[str, ClusterState] = {}
+        self.requests: list[Request] = []
         self._servers: dict[str, ThreadingHTTPServer] = {}
+        self._lock = threading.Lock()
 
     def cluster(self, name: str, region: str = "us-east-1") -> ClusterState:
         if name not in self.clusters:
@@ -148,6 +182,12 @@ class KubeStandin:
     # --- one request ------------------------------------------------------------------------------------------
 
     def answer(self, name: str, method: str, raw_path: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        code, body = self._answer(name, method, raw_path, authorization)
+        with self._lock:
+            self.requests.append(Request(name, method, raw_path, code))
+        return code, body
+
+    def _answer(self, name: str, method: str, raw_path: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
         state = self.clusters[name]
         token = (authorization or "").removeprefix("Bearer ").strip()
         try:

@@ -114,16 +114,18 @@ def endpoint_env(endpoint: str) -> Iterator[None]:
 
 
 # -- Cluster-posture gaps (moto 5.2.5), filled the way AWS behaves --------------------------------------
-# - EKS access entries do not exist in moto: CreateAccessEntry, DescribeAccessEntry, ListAccessEntries,
-#   DeleteAccessEntry, AssociateAccessPolicy, DisassociateAccessPolicy and ListAssociatedAccessPolicies
-#   are served here from the cluster object (principal ARNs arrive URL-encoded in the path), in botocore's
-#   shapes: accessEntryArn as AWS forms it (access-entry/<cluster>/<role|user>/<account>/<name>/<uuid>),
-#   createdAt/modifiedAt, associatedAt/modifiedAt, accessScope with its namespaces list. Associating a policy
-#   again replaces its scope (EKS allows each policy once per entry); disassociating one that is not associated
-#   is ResourceNotFoundException, as for a missing entry (what AWS's API reference lists for the call).
+# - EKS access entries do not exist in moto: CreateAccessEntry, DescribeAccessEntry, UpdateAccessEntry,
+#   ListAccessEntries, DeleteAccessEntry, AssociateAccessPolicy, DisassociateAccessPolicy and
+#   ListAssociatedAccessPolicies are served here from the cluster object (principal ARNs arrive URL-encoded in
+#   the path), in botocore's shapes: accessEntryArn as AWS forms it
+#   (access-entry/<cluster>/<role|user>/<account>/<name>/<uuid>), createdAt/modifiedAt, associatedAt/modifiedAt,
+#   accessScope with its namespaces list. Associating a policy again replaces its scope (EKS allows each policy
+#   once per entry); disassociating one that is not associated is ResourceNotFoundException, as for a missing
+#   entry (what AWS's API reference lists for the call).
 #   TagResource, UntagResource and ListTagsForResource also take an access entry's ARN.
 # - ``accessConfig`` is neither stored nor returned: a cluster created through the API without one gets
 #   authenticationMode CONFIG_MAP, as AWS documents, and access calls on it are refused as AWS refuses them.
+#   UpdateClusterConfig's accessConfig moves the mode one way only (CONFIG_MAP -> API_AND_CONFIG_MAP -> API).
 # - UpdateClusterConfig replaced the whole resourcesVpcConfig (dropping subnets, security groups and the
 #   vpcId): EKS applies only the fields sent, so the update is merged into the current config.
 # - CreateLaunchTemplateVersion ignored SourceVersion: the new version now starts from the source's data.
@@ -166,7 +168,12 @@ def _patch_eks_responses() -> None:
 
     from moto.core.responses import ActionResult, EmptyResult
     from moto.core.utils import utcnow
-    from moto.eks.exceptions import InvalidRequestException, ResourceInUseException, ResourceNotFoundException
+    from moto.eks.exceptions import (
+        InvalidParameterException,
+        InvalidRequestException,
+        ResourceInUseException,
+        ResourceNotFoundException,
+    )
     from moto.eks.models import Cluster
     from moto.eks.responses import EKSResponse
     from moto.moto_api._internal import mock_random
@@ -184,6 +191,20 @@ def _patch_eks_responses() -> None:
             "bootstrapClusterCreatorAdminPermissions": requested.get("bootstrapClusterCreatorAdminPermissions",
                                                                      True)}
         return result
+
+    original_update = EKSResponse.update_cluster_config
+    modes = ("CONFIG_MAP", "API_AND_CONFIG_MAP", "API")
+
+    def update_cluster_config(self: EKSResponse) -> ActionResult:
+        requested = (self._get_param("accessConfig") or {}).get("authenticationMode")
+        cluster: Any = self.eks_backend.clusters.get(self._get_param("name"))
+        if requested and cluster is not None:
+            current = cluster.access_config["authenticationMode"]
+            if requested not in modes or modes.index(requested) < modes.index(current):
+                raise InvalidParameterException(message=f"Unsupported authentication mode update from {current} to "
+                                                        f"{requested}")
+            cluster.access_config = {**cluster.access_config, "authenticationMode": requested}
+        return original_update(self)
 
     def cluster_of(self: EKSResponse) -> Any:
         name = self._get_param("name")
@@ -262,14 +283,26 @@ def _patch_eks_responses() -> None:
                                                                     f"associated with {principal}")
         return EmptyResult()
 
+    def update_access_entry(self: EKSResponse) -> ActionResult:
+        cluster = cluster_of(self)
+        _, entry = entry_of(self, cluster)
+        if (groups := self._get_param("kubernetesGroups")) is not None:
+            entry["kubernetesGroups"] = list(groups)
+        if username := self._get_param("username"):
+            entry["username"] = username
+        entry["modifiedAt"] = utcnow()
+        return ActionResult({"accessEntry": {k: v for k, v in entry.items() if k != "policies"}})
+
     def list_associated_access_policies(self: EKSResponse) -> ActionResult:
         cluster = cluster_of(self)
         principal, entry = entry_of(self, cluster)
         return ActionResult({"clusterName": cluster.name, "principalArn": principal,
                              "associatedAccessPolicies": list(entry["policies"].values())})
 
-    handlers = {"create_cluster": create_cluster, "create_access_entry": create_access_entry,
+    handlers = {"create_cluster": create_cluster, "update_cluster_config": update_cluster_config,
+                "create_access_entry": create_access_entry,
                 "describe_access_entry": describe_access_entry, "delete_access_entry": delete_access_entry,
+                "update_access_entry": update_access_entry,
                 "list_access_entries": list_access_entries, "associate_access_policy": associate_access_policy,
                 "disassociate_access_policy": disassociate_access_policy,
                 "list_associated_access_policies": list_associated_access_policies}
@@ -447,6 +480,60 @@ def _patch_bus_forwarding() -> None:
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
 
 
+# -- The in-cluster event path (moto 5.2.5) -----------------------------------------------------------------
+# - EKS creates the control-plane log group /aws/eks/<cluster>/cluster when a log type is enabled (at CreateCluster
+#   or UpdateClusterConfig); moto creates none. The stand-in creates it then, as EKS does.
+# - PutSubscriptionFilter to a Lambda function checks that moto's Lambda has the function; the template's functions
+#   are not deployed into moto but run in-process (local/invoke.py), so a subscription to one of them - the
+#   functions ``serve_local_functions`` was told of - is accepted as AWS accepts one to a deployed function.
+_local_functions: set[str] = set()
+
+
+def serve_local_functions(arns: set[str]) -> None:
+    """The ARNs of the functions the local runner serves (every function of a loaded template)."""
+    _local_functions.update(arns)
+
+
+def _patch_control_plane_logs() -> None:
+    from moto.eks.models import EKSBackend
+    from moto.logs.exceptions import ResourceNotFoundException
+    from moto.logs.models import LogsBackend, logs_backends
+
+    def log_group_for(backend: EKSBackend, name: str) -> None:
+        cluster = backend.clusters.get(name)
+        entries = ((cluster.logging if cluster is not None else None) or {}).get("clusterLogging", [])
+        if any(e.get("enabled") and e.get("types") for e in entries):
+            logs_backends[backend.account_id][backend.region_name].ensure_log_group(f"/aws/eks/{name}/cluster")
+
+    original_create, original_update = EKSBackend.create_cluster, EKSBackend.update_cluster_config
+
+    def create_cluster(self: EKSBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+        cluster = original_create(self, name, *args, **kwargs)
+        log_group_for(self, name)
+        return cluster
+
+    def update_cluster_config(self: EKSBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+        cluster = original_update(self, name, *args, **kwargs)
+        log_group_for(self, name)
+        return cluster
+
+    EKSBackend.create_cluster = create_cluster  # type: ignore[method-assign]
+    EKSBackend.update_cluster_config = update_cluster_config  # type: ignore[method-assign]
+    original_put = LogsBackend.put_subscription_filter
+
+    def put_subscription_filter(self: LogsBackend, log_group_name: str, filter_name: str, filter_pattern: str,
+                                destination_arn: str, role_arn: str) -> None:
+        if destination_arn not in _local_functions:
+            return original_put(self, log_group_name, filter_name, filter_pattern, destination_arn, role_arn)
+        group = self.groups.get(log_group_name)
+        if group is None:
+            raise ResourceNotFoundException()
+        group.put_subscription_filter(filter_name, filter_pattern, destination_arn, role_arn)
+        return None
+
+    LogsBackend.put_subscription_filter = put_subscription_filter  # type: ignore[method-assign]
+
+
 _patched = False
 
 
@@ -459,4 +546,5 @@ def apply_moto_patches() -> None:
     apply_cluster_posture_patches()
     apply_irsa_patches()
     _patch_bus_forwarding()
+    _patch_control_plane_logs()
     _patched = True
