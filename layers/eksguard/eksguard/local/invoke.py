@@ -5,6 +5,7 @@ Lambda-like context; the response on stdout, the function's own output (logs, me
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import io
 import os
@@ -12,7 +13,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
     # The endpoint is part of the container's identity: clients made at import are bound to it.
     warm_key = (spec.logical_id, tuple(sorted({**env, "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")}.items())))
     cold = warm_key not in _warm
+    hook = _invoke_hook(spec.logical_id, app)  # before a cold start makes the container's clients
     with _environment(env), _code_paths(spec), contextlib.redirect_stdout(logs):
         from eksguard.aws import clients
 
@@ -120,7 +122,8 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
         handler, container_clients = _warm[warm_key]
         clients.install(container_clients)  # in-process containers take turns with the one global set
         try:
-            response = handler(event, FakeLambdaContext(spec, app.context))
+            with hook:
+                response = handler(event, FakeLambdaContext(spec, app.context))
             error = None
         # The Lambda runtime boundary: any exception the function raises is its error result.
         except Exception as exc:  # noqa: BLE001
@@ -128,6 +131,19 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
                      "stackTrace": traceback.format_exception(exc)[-3:]}
     return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000, logs.getvalue(), cold)
+
+
+def _invoke_hook(logical_id: str, app: LocalApp) -> contextlib.AbstractContextManager[Any]:
+    """Test instrumentation, off unless asked for: ``EKSGUARD_INVOKE_HOOK=module:function`` names a context
+    manager factory entered around each handler call with (logical id, app) -- the test suite records the
+    AWS calls each function makes (tests/support/call_recorder.py), CLI subprocesses included."""
+    target = os.environ.get("EKSGUARD_INVOKE_HOOK", "")
+    if not target:
+        return contextlib.nullcontext()
+    module, _, name = target.partition(":")
+    factory: Callable[[str, LocalApp], contextlib.AbstractContextManager[Any]] = getattr(
+        importlib.import_module(module), name)
+    return factory(logical_id, app)
 
 
 # Handlers already imported, with their clients, by function and environment: a warm container.
