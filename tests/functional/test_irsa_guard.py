@@ -21,6 +21,7 @@ from moto.moto_api._internal import mock_random
 from tests.paths import EVENTS, TEMPLATE
 from tests.support.botocore_hooks import CallLog, inject, record_calls
 from tests.support.clock import NOW, TODAY
+from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
 from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
@@ -275,6 +276,51 @@ def test_refresh_through_the_issuer_history(irsa: Irsa) -> None:
     assert result.response["extra"]["roles"] == ["orders-api"]  # payments-api belongs to another cluster
 
 
+def _issuer(cluster: dict[str, Any]) -> str:
+    return str(cluster["identity"]["oidc"]["issuer"]).removeprefix("https://")
+
+
+def test_refresh_in_us_east_1_reads_every_region_its_roles_trust(irsa: Irsa) -> None:
+    """A role serving two clusters: orders (us-east-1, recreated) and reports (eu-west-1). The us-east-1 stack's
+    refresh moves it to orders' new issuer and judges reports' issuer live: DescribeCluster in eu-west-1."""
+    role_arn = irsa.session.client("eks", region_name=DEMO_REGION).describe_cluster(name="demo")["cluster"]["roleArn"]
+
+    def cluster(region: str, name: str) -> str:
+        ec2 = irsa.session.client("ec2", region_name=region)
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+        created = irsa.session.client("eks", region_name=region).create_cluster(
+            name=name, roleArn=role_arn, resourcesVpcConfig={"subnetIds": [subnet]})
+        return _issuer(created["cluster"])
+
+    old = cluster(IAM_REGION, "orders")
+    irsa.session.client("eks", region_name=IAM_REGION).delete_cluster(name="orders")
+    new = cluster(IAM_REGION, "orders")
+    reports = cluster("eu-west-1", "reports")
+    for issuer in (new, reports):
+        irsa.iam.create_open_id_connect_provider(Url=f"https://{issuer}", ClientIDList=["sts.amazonaws.com"],
+                                                 ThumbprintList=[EKS_CA_THUMBPRINT])
+    statements = [json.loads(irsa_trust(irsa.ids.account, issuer, "sts.amazonaws.com",
+                                        "system:serviceaccount:orders:api"))["Statement"][0]
+                  for issuer in (old, reports)]
+    irsa.iam.create_role(RoleName="orders-api", Tags=[{"Key": "eksguard:cluster", "Value": "orders"}],
+                         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    event = _event("irsa-eks-create-cluster-payments-recreated", "orders-recreated")
+    event["detail"]["requestParameters"]["name"] = "orders"
+    event["region"] = event["detail"]["awsRegion"] = IAM_REGION
+    result = irsa.invoke(event)
+    assert result.ok, result.error
+    assert [(a["resource_id"], a["rule_id"], a["action"]) for a in result.response["actions"]] == [
+        ("orders-api", "IR-005", "rewrote-trust")]
+    assert "unreadable_regions" not in result.response["extra"]
+    trust = json.dumps(irsa.trust("orders-api"))
+    assert new in trust and reports in trust and old not in trust
+    checked = this_test()
+    assert ("IrsaRefreshFunction", f"arn:aws:eks:eu-west-1:{irsa.ids.account}:cluster/reports") in {
+        (f, r.resource) for f, r, _ in checked.checked if r.action == "eks:DescribeCluster"}
+    assert checked.violations == []
+
+
 def _event(name: str, event_id: str, **request: Any) -> dict[str, Any]:
     event = json.loads((EVENTS / f"{name}.json").read_text())
     event["detail"]["eventID"] = event_id
@@ -338,6 +384,23 @@ def test_rollback_dry_run_twice_and_unknown(irsa: Irsa) -> None:
         rollback(irsa.aws(), irsa.store(), _request(irsa, rid))
     with pytest.raises(RollbackError, match="no remediation"):
         rollback(irsa.aws(), irsa.store(), _request(irsa, "00000000-0000-0000-0000-000000000000"))
+
+
+def test_rollback_function_restores_a_trust_with_exactly_its_iam_grants(irsa: Irsa) -> None:
+    """The RollbackFunction of the us-east-1 stack: a restore IAM refuses puts the exemption tag back (UntagRole),
+    the retry restores the document; together they use each IAM grant of the function."""
+    rid, original = _rewritten(irsa)
+    app = irsa.app(IAM_REGION, Mode="enforce")
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("AccessDenied")):
+        failed = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert failed.ok and failed.response["status"] == "failed", failed.response
+    assert "eksguard:exempt" not in irsa.tags("demo-aws-node")
+    done = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    assert irsa.trust("demo-aws-node") == original
+    checked = this_test()
+    assert checked.violations == []
+    assert unexercised_in(checked, "RollbackFunction", "iam:") == []
 
 
 def test_rollback_refuses_to_clobber_a_later_change(irsa: Irsa) -> None:

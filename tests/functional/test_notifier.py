@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from tests.functional.conftest import Account
 from tests.paths import EVENTS, TEMPLATE
+from tests.support.permissions_check import this_test
 
 from eksguard.alert.asff import missing_fields
 from eksguard.alert.dedupe import StormSettings
@@ -175,6 +176,41 @@ def test_the_webhook_url_never_reaches_a_log(notifier: Notifier, caplog: pytest.
     assert "GetSecretValue" in caplog.text or "secretsmanager" in caplog.text  # debug logging really was on
     for text in outputs:
         assert token not in text
+
+
+def _deliver_with_secret(notifier: Notifier, secret_arn: str) -> Invocation:
+    notifier.guard()
+    (notification,) = notifier.notifications()
+    app = notifier.account.app(Mode="enforce", SlackWebhookSecretArn=secret_arn)
+    return invoke(app, "NotifierFunction", lambda_sns_event(notification, "arn:test:sub"))
+
+
+def test_secret_arn_given_without_its_suffix_is_readable_under_the_policy(notifier: Notifier) -> None:
+    """Secrets Manager accepts an ARN without the six random characters it appends; IAM authorizes the call
+    on the full ARN, so the grant must match both forms."""
+    partial = notifier.secret_arn.rsplit("-", 1)[0]
+    result = _deliver_with_secret(notifier, partial)
+    assert result.ok, result.error
+    assert notifier.receiver.payloads
+    checked = this_test()
+    reads = [r for _, r, _ in checked.checked if r.action == "secretsmanager:GetSecretValue"]
+    assert [r.resource for r in reads] == [notifier.secret_arn]
+    assert checked.violations == []
+
+
+def test_secret_under_a_customer_managed_key_is_decryptable_under_the_policy(notifier: Notifier) -> None:
+    """Secrets Manager decrypts with the caller's own kms:Decrypt on a customer-managed key."""
+    session = notifier.account.session
+    key = session.client("kms").create_key(Description="slack webhook")["KeyMetadata"]["Arn"]
+    secret = session.client("secretsmanager").create_secret(
+        Name="eksguard/slack-webhook-cmk", SecretString=notifier.receiver.url, KmsKeyId=key)["ARN"]
+    result = _deliver_with_secret(notifier, secret)
+    assert result.ok, result.error
+    assert notifier.receiver.payloads
+    checked = this_test()
+    decrypts = [(r.resource, r.context["kms:ViaService"]) for _, r, _ in checked.checked if r.action == "kms:Decrypt"]
+    assert decrypts == [(key, f"secretsmanager.{secret.split(':')[3]}.amazonaws.com")]
+    assert checked.violations == []
 
 
 def test_a_contract_breaking_message_is_rejected_and_posts_nothing(notifier: Notifier) -> None:
