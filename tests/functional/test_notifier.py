@@ -313,7 +313,11 @@ def test_notifier_permissions_follow_the_switches() -> None:
     (policy,) = resolver.resolve(props["Policies"])
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadSlackWebhook"] == {"Sid": "ReadSlackWebhook", "Effect": "Allow",
-                                          "Action": "secretsmanager:GetSecretValue", "Resource": arn}
+                                          "Action": "secretsmanager:GetSecretValue", "Resource": [arn, arn + "-??????"]}
+    assert by_sid["DecryptSlackWebhook"]["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/*"
+    assert by_sid["DecryptSlackWebhook"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:SecretARN": [arn, arn + "-??????"]}}
     assert "ImportFindings" not in by_sid  # SecurityHubExport defaults to false
     on_failure = resolver.resolve(props["EventInvokeConfig"])["DestinationConfig"]["OnFailure"]
     assert on_failure["Destination"].endswith(":NotifierDeadLetterQueue")
