@@ -13,6 +13,8 @@ import pytest
 from moto.moto_api._internal import mock_random
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.botocore_hooks import inject, json_error
+from tests.support.permissions_check import this_test
 
 from eksguard.local.invoke import Invocation, invoke
 from eksguard.local.replay import matching_rules
@@ -201,6 +203,21 @@ def test_redelivery_changes_once_and_alerts_once(posture: Posture) -> None:
     second = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
     assert first.ok and second.ok and second.response == first.response
     assert len(posture.account.alerts()) == 3
+
+
+def test_update_refused_while_another_runs_is_finished_by_the_retry(posture: Posture) -> None:
+    """EKS takes one update at a time: refused now, the event fails for Lambda to retry, and the retry carries on
+    from the before-images already in the audit table (GetItem) instead of recording them twice."""
+    with inject("eks.UpdateClusterConfig", lambda: json_error("ResourceInUseException", 409)):
+        first = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
+    assert again.ok, again.error
+    assert posture.cluster("legacy")["resourcesVpcConfig"]["publicAccessCidrs"] == [OFFICE]
+    records = [r for r in posture.account.audit_records() if r.get("remediation_id")]
+    assert sorted(r["outcome"] for r in records) == ["applied", "applied"]
+    reads = [r.resource for _, r, _ in this_test().checked if r.action == "dynamodb:GetItem"]
+    assert any(r.endswith(":table/AuditTable") for r in reads)
 
 
 def test_imdsv2_new_default_version_keeps_the_rest_of_the_template(posture: Posture) -> None:

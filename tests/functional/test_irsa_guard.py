@@ -280,9 +280,16 @@ def _issuer(cluster: dict[str, Any]) -> str:
     return str(cluster["identity"]["oidc"]["issuer"]).removeprefix("https://")
 
 
-def test_refresh_in_us_east_1_reads_every_region_its_roles_trust(irsa: Irsa) -> None:
-    """A role serving two clusters: orders (us-east-1, recreated) and reports (eu-west-1). The us-east-1 stack's
-    refresh moves it to orders' new issuer and judges reports' issuer live: DescribeCluster in eu-west-1."""
+@dataclass(frozen=True)
+class Orders:
+    old: str  # the issuer of orders (us-east-1) before it was recreated
+    new: str
+    reports: str  # the issuer of reports (eu-west-1)
+    event: dict[str, Any]  # CreateCluster of the new orders, as the us-east-1 stack receives it
+
+
+def _orders_and_reports(irsa: Irsa) -> Orders:
+    """orders-api serves two clusters: orders (us-east-1, just recreated) and reports (eu-west-1)."""
     role_arn = irsa.session.client("eks", region_name=DEMO_REGION).describe_cluster(name="demo")["cluster"]["roleArn"]
 
     def cluster(region: str, name: str) -> str:
@@ -308,17 +315,44 @@ def test_refresh_in_us_east_1_reads_every_region_its_roles_trust(irsa: Irsa) -> 
     event = _event("irsa-eks-create-cluster-payments-recreated", "orders-recreated")
     event["detail"]["requestParameters"]["name"] = "orders"
     event["region"] = event["detail"]["awsRegion"] = IAM_REGION
-    result = irsa.invoke(event)
+    return Orders(old, new, reports, event)
+
+
+def test_refresh_in_us_east_1_reads_every_region_its_roles_trust(irsa: Irsa) -> None:
+    """The us-east-1 stack's refresh moves orders-api to orders' new issuer and judges reports' issuer live:
+    DescribeCluster in eu-west-1."""
+    orders = _orders_and_reports(irsa)
+    result = irsa.invoke(orders.event)
     assert result.ok, result.error
     assert [(a["resource_id"], a["rule_id"], a["action"]) for a in result.response["actions"]] == [
         ("orders-api", "IR-005", "rewrote-trust")]
     assert "unreadable_regions" not in result.response["extra"]
     trust = json.dumps(irsa.trust("orders-api"))
-    assert new in trust and reports in trust and old not in trust
+    assert orders.new in trust and orders.reports in trust and orders.old not in trust
     checked = this_test()
     assert ("IrsaRefreshFunction", f"arn:aws:eks:eu-west-1:{irsa.ids.account}:cluster/reports") in {
         (f, r.resource) for f, r, _ in checked.checked if r.action == "eks:DescribeCluster"}
     assert checked.violations == []
+
+
+def _audit_reads(function: str) -> list[str]:
+    return [r.resource for f, r, _ in this_test().checked
+            if f == function and r.action == "dynamodb:GetItem" and r.resource.endswith(":table/AuditTable")]
+
+
+def test_refresh_that_iam_fails_is_finished_by_the_retry(irsa: Irsa) -> None:
+    """IAM fails the rewrite (5xx, after botocore's retries): the event fails for Lambda to retry, and the retry
+    carries on from the before-image already audited."""
+    orders = _orders_and_reports(irsa)
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("ServiceFailure", 500)):
+        first = irsa.invoke(orders.event)
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = irsa.invoke(orders.event)
+    assert again.ok, again.error
+    assert orders.new in json.dumps(irsa.trust("orders-api"))
+    (record,) = irsa.audit_records()
+    assert record["outcome"] == "rewrote-trust"
+    assert _audit_reads("IrsaRefreshFunction")
 
 
 def _event(name: str, event_id: str, **request: Any) -> dict[str, Any]:
@@ -485,6 +519,34 @@ def test_access_denied_on_the_rewrite_is_a_failed_alert(irsa: Irsa) -> None:
     assert alert["action"] == "failed" and "AccessDenied" in alert["error"]
     (record,) = irsa.audit_records()
     assert record["outcome"] == "failed" and record["before_image"] == before
+
+
+def test_rewrite_that_iam_fails_is_finished_by_the_retry(irsa: Irsa) -> None:
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("ServiceFailure", 500)):
+        first = irsa.invoke("iam-create-role-aws-node-aud-typo")
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = irsa.invoke("iam-create-role-aws-node-aud-typo")
+    assert again.ok, again.error
+    assert [(a["rule_id"], a["action"]) for a in again.response["actions"]] == [("IR-001", "rewrote-trust")]
+    (record,) = irsa.audit_records()
+    assert record["outcome"] == "rewrote-trust"
+    assert _audit_reads("IrsaGuardFunction")
+
+
+def test_customer_policy_attached_to_a_role_is_checked_if_still_attached(irsa: Irsa) -> None:
+    """AttachRolePolicy of a customer policy: the policy is read, and the attachment re-read (it may be gone)."""
+    arn = irsa.iam.create_policy(PolicyName="eks-everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "eks:*", "Resource": "*"}]}))[
+        "Policy"]["Arn"]
+    irsa.iam.attach_role_policy(RoleName="demo-app-api", PolicyArn=arn)
+    event = _event("iam-attach-role-policy-cni-node-role", "attach-eks-everything", roleName="demo-app-api",
+                   policyArn=arn)
+    result = irsa.invoke(event)
+    assert result.ok, result.error
+    assert [(a["rule_id"], a["resource_id"]) for a in result.response["actions"]] == [("EK-007", "eks-everything")]
+    irsa.iam.detach_role_policy(RoleName="demo-app-api", PolicyArn=arn)
+    event["detail"]["eventID"] = "attach-eks-everything-detached-since"
+    assert irsa.invoke(event).response["actions"] == []
 
 
 def test_trust_changed_between_read_and_write_is_left_alone(irsa: Irsa, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,8 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
-from tests.support.botocore_hooks import inject, record_calls
+from tests.support.botocore_hooks import ec2_error, inject, record_calls
+from tests.support.permissions_check import this_test
 from tests.unit.alert_samples import message
 
 from eksguard import clock
@@ -175,6 +176,57 @@ def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
     _, findings = _split(seeded.alerts())
     assert [(a["rule_id"], a["resource_id"], a["action"]) for a in findings] == [
         ("IR-001", "demo-aws-node", "alert-only")]
+
+
+def test_irsa_trusts_are_rewritten_by_an_enforce_sweep_where_iam_rules_live(seeded: Account) -> None:
+    issuer = seeded.session.client("eks").describe_cluster(name="demo")["cluster"]["identity"]["oidc"]["issuer"]
+    host = issuer.removeprefix("https://")
+    iam = seeded.session.client("iam")
+    provider = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                                   ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+    iam.create_role(RoleName="demo-aws-node", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{host}:aud": "sts.amazon.com",
+                                           f"{host}:sub": "system:serviceaccount:kube-system:aws-node"}}}]}))
+    _sweep(seeded, "sweep-iam-enforce", DeployIamRules="always", Mode="enforce")
+    _, findings = _split(seeded.alerts())
+    assert ("IR-001", "demo-aws-node", "rewrote-trust") in {(a["rule_id"], a["resource_id"], a["action"])
+                                                            for a in findings}
+    trust = iam.get_role(RoleName="demo-aws-node")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Condition"]["StringEquals"][f"{host}:aud"] == "sts.amazonaws.com"
+
+
+def test_a_logging_trail_is_coverage(seeded: Account) -> None:
+    """CT-001 reads each trail's status and event selectors in its home region."""
+    seeded.session.client("s3").create_bucket(Bucket="trail-logs", CreateBucketConfiguration={
+        "LocationConstraint": "ap-northeast-2"})
+    cloudtrail = seeded.session.client("cloudtrail")
+    cloudtrail.create_trail(Name="management", S3BucketName="trail-logs", IsMultiRegionTrail=True)
+    cloudtrail.start_logging(Name="management")
+    _sweep(seeded, "sweep-trail")
+    _, findings = _split(seeded.alerts())
+    assert "CT-001" not in {a["rule_id"] for a in findings}
+    actions = {r.action for f, r, _ in this_test().checked if f == "SweepFunction"}
+    assert {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"} <= actions
+
+
+def test_a_revoke_ec2_fails_is_finished_by_the_retried_sweep(seeded: Account) -> None:
+    """EC2 fails the revoke (5xx, after botocore's retries): the sweep fails for Lambda to retry it, and the
+    retry carries on from the before-image already audited."""
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    with inject("ec2.RevokeSecurityGroupIngress", lambda: ec2_error("InternalError", 500)):
+        first = invoke(seeded.app(Mode="enforce"), "SweepFunction", _event("sweep-retried"))
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    assert (22, "0.0.0.0/0") in seeded.ingress_sources(seeded.acct.node_sg)
+    _sweep(seeded, "sweep-retried", Mode="enforce")
+    assert (22, "0.0.0.0/0") not in seeded.ingress_sources(seeded.acct.node_sg)
+    revoked = [r for r in seeded.audit_records() if r.get("rule_id") == "SG-002"]
+    assert [r["outcome"] for r in revoked] == ["revoked"]
+    reads = [r.resource for f, r, _ in this_test().checked if f == "SweepFunction" and r.action == "dynamodb:GetItem"]
+    assert any(r.endswith(":table/AuditTable") for r in reads)
 
 
 def test_alerts_go_out_ten_per_call(account: Account) -> None:
