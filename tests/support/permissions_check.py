@@ -38,7 +38,14 @@ from tests.support.iam_requests import Scope, UnmappedCall, applicable, requests
 from eksguard.local.template import LocalContext
 
 # Grants no test exercises, each with the reason it stays. Keyed (function, Sid, action).
-UNEXERCISED: dict[tuple[str, str, str], str] = {}
+_POWERTOOLS_GET = ("Powertools idempotency reads the record with GetItem only when a conditional PutItem's failure "
+                   "carries no item (boto3 before 1.26.164, or the record deleted in between); Powertools documents "
+                   "GetItem as required")
+UNEXERCISED: dict[tuple[str, str, str], str] = {
+    (function, "Idempotency", "dynamodb:GetItem"): _POWERTOOLS_GET
+    for function in ("SgGuardFunction", "IrsaGuardFunction", "IrsaRefreshFunction", "ClusterGuardFunction",
+                     "SweepFunction", "NotifierFunction")
+}
 # The parameters that switch every optional permission on (the widest policy the template can produce).
 WIDEST = {"Mode": "enforce", "DeployIamRules": "always", "EnforceImdsv2": "true", "SecurityHubExport": "true",
           "SlackWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:eksguard/slack-AbCdEf",
