@@ -56,14 +56,18 @@ def log_name(test: str) -> str:
     return hashlib.sha1(test.encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def recording(logical_id: str, app: Any) -> Iterator[None]:
-    """The invoke hook: attribute every call made until exit to ``logical_id``; append them to the log."""
+def recording(logical_id: str, app: Any) -> contextlib.AbstractContextManager[None]:
+    """The invoke hook: attribute every call made until exit to ``logical_id``; append them to the log.
+    Registers the botocore handlers now, before ``invoke`` makes a cold container's clients."""
     folder = os.environ.get(ENV_DIR)
     if not folder:
-        yield
-        return
+        return contextlib.nullcontext()
     register()
+    return _recording(folder, logical_id, app)
+
+
+@contextlib.contextmanager
+def _recording(folder: str, logical_id: str, app: Any) -> Iterator[None]:
     if _current:
         raise RuntimeError(f"{logical_id} invoked while {_current[0].record['function']} runs: calls would mix")
     test = test_id()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -248,7 +249,7 @@ def report(result: Result, strict: bool) -> list[str]:
     if result.unknown_secret_keys:
         lines.append(f"  {result.unknown_secret_keys} GetSecretValue calls against a moto server: their secret's "
                      "KMS key is not visible (kms:Decrypt not derived for them)")
-    lines.append(f"Permission check time: {_CHECK_SECONDS[0]:.2f} s in this process")
+    lines.append(f"Permission check time: {_CHECK_SECONDS[0]:.2f} s (every process, after each test and at the end)")
     return lines
 
 
@@ -319,10 +320,15 @@ def _whole_suite(session: pytest.Session) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     folder = session.config.stash.get(_FOLDER, None)
-    if folder is None:  # an xdist worker: the controller reports
+    if folder is None:  # an xdist worker: the controller reports; it adds up the workers' check time
+        shared = os.environ.get(call_recorder.ENV_DIR)
+        if shared and Path(shared).is_dir():
+            (Path(shared) / f"check-seconds-{os.getpid()}.txt").write_text(str(_CHECK_SECONDS[0]))
         return
     started = time.perf_counter()
     invocations = read_invocations(folder.glob("*.jsonl"))
+    _CHECK_SECONDS[0] += sum(float(p.read_text()) for p in folder.glob("check-seconds-*.txt"))
+    shutil.rmtree(folder, ignore_errors=True)
     if not invocations:
         return
     result = check(invocations)
