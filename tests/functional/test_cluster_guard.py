@@ -14,6 +14,7 @@ from moto.moto_api._internal import mock_random
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
 from tests.support.botocore_hooks import inject, json_error
+from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test
 
 from eksguard.local.invoke import Invocation, invoke
@@ -137,6 +138,19 @@ def test_event_after_its_mistake(posture: Posture, name: str) -> None:
     assert all(a["status"] in ("applied", "unchanged") for a in result.response["actions"])
     alerts = posture.account.alerts()
     assert sorted((a["rule_id"], a["action"]) for a in alerts) == sorted(case.actions)
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.actions and n != "eks-delete-cluster"])
+def test_under_moto_iam_with_exactly_the_template_policy(posture: Posture, name: str) -> None:
+    """moto's own IAM enforcement as a second line: the handler as a role holding only its template policy."""
+    case = CASES[name]
+    case.mistake(posture)
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    result = invoke_enforced(posture.account.app(**ENFORCE_ALL), "ClusterGuardFunction", event,
+                             posture.account.session)
+    assert result.ok, result.error
+    assert sorted((a["rule_id"], a["action"]) for a in result.response["actions"]) == sorted(case.actions)
+    assert all(a["status"] in ("applied", "unchanged") for a in result.response["actions"])
 
 
 def test_endpoint_restricted_to_trusted_cidrs_with_private_access_and_subnets_kept(posture: Posture) -> None:

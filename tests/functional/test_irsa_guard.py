@@ -21,6 +21,7 @@ from moto.moto_api._internal import mock_random
 from tests.paths import EVENTS, TEMPLATE
 from tests.support.botocore_hooks import CallLog, inject, record_calls
 from tests.support.clock import NOW, TODAY
+from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
@@ -201,6 +202,29 @@ def test_event_after_its_mistake(irsa: Irsa, scenario: IrsaScenario) -> None:
     for alert in alerts:
         assert set(CONTRACT_FIELDS) <= set(alert)
         AlertMessage.from_dict({k: v for k, v in alert.items() if k != "_attributes"})  # validates the contract
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if EXPECTED[s.event_file].route],
+                         ids=lambda s: s.event_file)
+def test_under_moto_iam_with_exactly_the_template_policy(irsa: Irsa, scenario: IrsaScenario) -> None:
+    """moto's own IAM enforcement as a second line: each function as a role holding only its template policy."""
+    expect = EXPECTED[scenario.event_file]
+    scenario.mistake(irsa.iam, irsa.ids)
+    event = json.loads((EVENTS / f"{scenario.event_file}.json").read_text())
+    function = expect.route.split(".")[0] if expect.route else ""
+    irsa.queue(event["region"])
+    result = invoke_enforced(irsa.app(event["region"], Mode="enforce"), function, event, irsa.session)
+    assert result.ok, result.error
+    assert sorted((a["rule_id"], a["action"]) for a in result.response["actions"]) == sorted(expect.actions)
+    assert all(a.get("status") != "failed" for a in result.response["actions"])
+
+
+def test_refresh_of_a_multi_region_role_under_moto_iam(irsa: Irsa) -> None:
+    orders = _orders_and_reports(irsa)
+    irsa.queue(IAM_REGION)
+    result = invoke_enforced(irsa.app(IAM_REGION, Mode="enforce"), "IrsaRefreshFunction", orders.event, irsa.session)
+    assert result.ok, result.error
+    assert [(a["rule_id"], a["action"]) for a in result.response["actions"]] == [("IR-005", "rewrote-trust")]
 
 
 def test_aud_typo_rewrite_is_exact_and_audited(irsa: Irsa) -> None:

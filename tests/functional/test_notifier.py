@@ -14,6 +14,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from tests.functional.conftest import Account
 from tests.paths import EVENTS, TEMPLATE
+from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test
 
 from eksguard.alert.asff import missing_fields
@@ -211,6 +212,17 @@ def test_secret_under_a_customer_managed_key_is_decryptable_under_the_policy(not
     decrypts = [(r.resource, r.context["kms:ViaService"]) for _, r, _ in checked.checked if r.action == "kms:Decrypt"]
     assert decrypts == [(key, f"secretsmanager.{secret.split(':')[3]}.amazonaws.com")]
     assert checked.violations == []
+
+
+def test_under_moto_iam_with_exactly_the_template_policy(notifier: Notifier) -> None:
+    """moto's own IAM enforcement as a second line: Slack and Security Hub as a role holding only its policy."""
+    notifier.guard()
+    (notification,) = notifier.notifications()
+    result = invoke_enforced(notifier.app(), "NotifierFunction", lambda_sns_event(notification, "arn:test:sub"),
+                             notifier.account.session)
+    assert result.ok, result.error
+    assert result.response["results"][0]["status"] == "delivered"
+    assert notifier.receiver.payloads and notifier.findings()
 
 
 def test_a_contract_breaking_message_is_rejected_and_posts_nothing(notifier: Notifier) -> None:

@@ -9,6 +9,7 @@ from tests.functional.conftest import Account
 from tests.paths import EVENTS
 from tests.support.botocore_hooks import ec2_error, inject
 from tests.support.clock import NOW, TODAY
+from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
@@ -136,3 +137,18 @@ def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None
     checked = this_test()
     assert checked.violations == []
     assert unexercised_in(checked, "RollbackFunction", "ec2:") == []
+
+
+def test_rollback_function_under_moto_iam_with_exactly_the_template_policy(account: Account) -> None:
+    """moto's own IAM enforcement as a second line: the restore of a tagged rule as a role holding only its
+    template policy."""
+    account.ec2.authorize_security_group_ingress(
+        GroupId=account.acct.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "ticket", "Value": "OPS-1"}]}])
+    assert account.invoke("sg-ingress-ssh-world-grouped-node").ok
+    (record,) = account.audit_records()
+    done = invoke_enforced(account.app(Mode="enforce"), "RollbackFunction",
+                           {"remediation_id": record["remediation_id"]}, account.session)
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    assert (22, "0.0.0.0/0") in account.ingress_sources(account.acct.node_sg)

@@ -15,6 +15,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
 from tests.support.botocore_hooks import ec2_error, inject, record_calls
+from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test
 from tests.unit.alert_samples import message
 
@@ -121,6 +122,20 @@ def test_enforce_sweep_remediates_and_resolves(seeded: Account) -> None:
     again = _sweep(seeded, "sweep-2", **overrides)
     _, findings = _split(seeded.alerts())
     assert findings == [] and again.response["extra"]["remediated"] == 0
+
+
+@pytest.mark.parametrize("overrides", [{}, {"Mode": "enforce", "TrustedCidrs": OFFICE, "EnforceImdsv2": "true",
+                                            "DeployIamRules": "always"}], ids=["audit", "enforce-iam-region"])
+def test_under_moto_iam_with_exactly_the_template_policy(seeded: Account, overrides: dict[str, str]) -> None:
+    """moto's own IAM enforcement as a second line: the sweep as a role holding only its template policy."""
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    result = invoke_enforced(seeded.app(**overrides), "SweepFunction", _event("sweep-moto-iam"), seeded.session)
+    assert result.ok, result.error
+    assert result.response["extra"]["failed"] == 0
+    enforce = overrides.get("Mode") == "enforce"
+    assert ((22, "0.0.0.0/0") in seeded.ingress_sources(seeded.acct.node_sg)) is not enforce
+    assert result.response["extra"]["remediated"] >= (5 if enforce else 0)
 
 
 def test_redelivered_sweep_runs_once(seeded: Account) -> None:
