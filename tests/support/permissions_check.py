@@ -313,8 +313,8 @@ def _whole_suite(session: pytest.Session) -> bool:
     config = session.config
     args = [(config.invocation_params.dir / a.split("::", 1)[0]).resolve() for a in config.args]
     everything = {ROOT, ROOT / "tests"}
-    return (all(a in everything for a in args) and not config.option.keyword and not config.option.markexpr
-            and not config.option.lf and session.testsfailed == 0)
+    narrowed = [getattr(config.option, name, None) for name in ("keyword", "markexpr", "lf", "deselect")]
+    return all(a in everything for a in args) and not any(narrowed) and session.testsfailed == 0
 
 
 @pytest.hookimpl(trylast=True)
