@@ -14,14 +14,16 @@ export SAM_CLI_TELEMETRY := 0
 TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 
-.PHONY: help setup demo test fuzz bench lint build sam clean
+.PHONY: help setup demo test test-timeshift fuzz bench detect lint build sam clean
 
 help:
 	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
 	@echo "make demo    run the security-group story on the embedded AWS stand-in (moto server)"
 	@echo "make test    unit, functional and end-to-end tests (no Docker, no AWS account)"
+	@echo "make test-timeshift  functional and e2e tests with the clock moved SHIFT (default +400d) by faketime"
 	@echo "make fuzz    10,000 adversarial events through every guard (make test runs a sample)"
 	@echo "make bench   eksguard vs Cloud Custodian on the stand-in (results: docs/benchmarks.md)"
+	@echo "make detect  detection quality: eksguard scan vs Prowler on a labelled corpus (results: docs/detection.md)"
 	@echo "make lint    ruff, mypy, sam validate --lint"
 	@echo "make build   sam build (python3.12 first on PATH)"
 
@@ -31,7 +33,7 @@ $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12 or set PYTHON312=...)"; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 $(SAMVENV)/.installed: | setup
@@ -44,8 +46,20 @@ sam: $(SAMVENV)/.installed
 demo: setup
 	$(TEST_ENV) $(BIN)/eksguard local demo
 
+# Workers: one per core (pytest-xdist); every e2e test starts its own stand-in on a free port.
+TEST_WORKERS ?= auto
+PYTEST := $(TEST_ENV) $(if $(wildcard $(SAMVENV)/bin/python),SAM_PYTHON=$(abspath $(SAMVENV)/bin/python)) \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+# How far test-timeshift moves the machine's clock (faketime); nothing may depend on today's date.
+SHIFT ?= +400d
+
 test: setup
-	$(TEST_ENV) $(if $(wildcard $(SAMVENV)/bin/python),SAM_PYTHON=$(abspath $(SAMVENV)/bin/python)) $(BIN)/pytest
+	$(PYTEST)
+
+test-timeshift: setup
+	@command -v faketime >/dev/null || { echo "faketime not found: apt-get install faketime"; exit 1; }
+	# Only the wall clock moves: a shifted monotonic clock stalls timed waits (botocore's adaptive retry bucket).
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f $(SHIFT) env $(PYTEST) tests/functional tests/e2e
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz
@@ -53,6 +67,10 @@ fuzz: setup
 bench: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(BIN)/python bench/vs_custodian.py --python312 $(PYTHON312) \
 		--sam $(abspath $(SAMVENV)/bin/sam) --uv $(abspath $(BIN)/uv)
+
+# Prowler goes into bench/.venv-prowler (pinned: bench/detection/requirements-prowler.txt) on first use.
+detect: setup
+	$(TEST_ENV) $(BIN)/python bench/detection/run.py --python312 $(PYTHON312) --uv $(abspath $(BIN)/uv)
 
 lint: setup sam
 	$(BIN)/ruff check layers functions tests
@@ -63,4 +81,4 @@ build: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam build
 
 clean:
-	rm -rf .aws-sam $(VENV) $(SAMVENV)
+	rm -rf .aws-sam $(VENV) $(SAMVENV) bench/.venv-prowler

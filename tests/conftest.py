@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.paths import ROOT
+from tests.support.botocore_models import share_parsed_models
 from tests.support.clock import NOW
 
 from eksguard import clock
@@ -29,6 +30,7 @@ for key, value in {
     os.environ[key] = value
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+share_parsed_models()
 
 
 @pytest.fixture

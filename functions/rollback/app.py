@@ -15,10 +15,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import clock
-from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.config import Config
+from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
 logger = Logger()
 tracer = Tracer()

@@ -25,7 +25,6 @@ from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
-from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore, from_item
 from eksguard.local.demo_irsa import SCENARIOS, IrsaScenario
@@ -43,6 +42,7 @@ from eksguard.local.seed import (
     seed_irsa,
 )
 from eksguard.local.standin import apply_moto_patches
+from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
 ACTOR = "arn:aws:sts::123456789012:assumed-role/PlatformAdmin/jane@example.com"
 

@@ -20,8 +20,8 @@ from tests.support.permissions_check import this_test
 from eksguard.alert.asff import missing_fields
 from eksguard.alert.dedupe import StormSettings
 from eksguard.alert.messages import AlertMessage
+from eksguard.alert.publish import publish
 from eksguard.alert.slack import build_payload
-from eksguard.aws import sns
 from eksguard.aws.clients import Aws
 from eksguard.local.demo import SCENARIOS
 from eksguard.local.demo_slack import lambda_sns_event
@@ -264,7 +264,7 @@ def test_a_storm_on_one_rule_collapses_into_one_message(notifier: Notifier) -> N
 
 
 class TestPublishPath:
-    """sns.publish against moto: what collapses, what never does, and failure handling."""
+    """alert.publish against moto: what collapses, what never does, and failure handling."""
 
     @pytest.fixture
     def env(self, account: Account) -> tuple[Aws, str, StormSettings]:
@@ -280,7 +280,7 @@ class TestPublishPath:
 
     def test_changes_and_failures_are_never_collapsed(self, account: Account, env: Any) -> None:
         aws, topic, storm = env
-        sent = [sns.publish(aws, topic, self._alert(a), storm) for a in
+        sent = [publish(aws, topic, self._alert(a), storm) for a in
                 ("alert-only", "alert-only", "exempt", "revoked", "revoked", "failed", "failed", "rolled-back")]
         assert [s is not None for s in sent] == [True, False, False, True, True, True, True, True]
         # The first change after the storm reports it; every sent message restarts the count.
@@ -289,7 +289,7 @@ class TestPublishPath:
     def test_window_store_down_means_send_anyway(self, account: Account, env: Any) -> None:
         aws, topic, _ = env
         broken = StormSettings(300, "no-such-table")
-        assert all(sns.publish(aws, topic, self._alert("alert-only"), broken) for _ in range(2))
+        assert all(publish(aws, topic, self._alert("alert-only"), broken) for _ in range(2))
         assert len(account.alerts()) == 2
 
     def test_an_undelivered_alert_does_not_hold_its_window(self, account: Account, env: Any) -> None:
@@ -297,8 +297,8 @@ class TestPublishPath:
         from botocore.exceptions import ClientError
 
         with pytest.raises(ClientError):
-            sns.publish(aws, topic + "-missing", self._alert("alert-only"), storm)
-        assert sns.publish(aws, topic, self._alert("alert-only"), storm) is not None
+            publish(aws, topic + "-missing", self._alert("alert-only"), storm)
+        assert publish(aws, topic, self._alert("alert-only"), storm) is not None
 
 
 def _resolved(parameters: dict[str, str]) -> tuple[dict[str, Any], TemplateResolver]:

@@ -12,11 +12,11 @@ from tests.support.clock import NOW, TODAY
 from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test, unexercised_in
 
-from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.local.demo import SCENARIOS
 from eksguard.local.invoke import invoke
+from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
 
 def _comparable(rule: dict) -> dict:  # type: ignore[type-arg]

@@ -20,8 +20,8 @@ from tests.support.permissions_check import this_test
 from tests.unit.alert_samples import message
 
 from eksguard import clock
+from eksguard.alert.publish import PublishError, publish_batch
 from eksguard.aws.clients import Aws
-from eksguard.aws.sns import PublishError, publish_batch
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.local.invoke import Invocation, invoke

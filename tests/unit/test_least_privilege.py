@@ -20,7 +20,7 @@ NO_RESOURCE_LEVEL = frozenset({
     "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeLaunchTemplates", "ec2:DescribeInstances", "ec2:DescribeVpcs", "eks:ListClusters",
     "iam:ListRoles", "iam:ListOpenIDConnectProviders", "iam:ListPolicies", "cloudtrail:DescribeTrails",
-    "sts:GetCallerIdentity", "iam:ListAccountAliases",
+    "sts:GetCallerIdentity", "iam:ListAccountAliases", "iam:GetAccountAuthorizationDetails",
 })
 
 

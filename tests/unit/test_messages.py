@@ -10,7 +10,7 @@ from tests.unit.alert_samples import message
 
 from eksguard.alert.dedupe import StormSettings
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage, ContractError
-from eksguard.aws import sns
+from eksguard.alert.publish import publish
 
 
 def test_a_valid_message_round_trips_through_json() -> None:
@@ -96,14 +96,14 @@ class _FakeAws:
 def test_publish_refuses_a_broken_message_and_sends_nothing() -> None:
     aws = _FakeAws()
     with pytest.raises(ContractError, match="action 'deleted'"):
-        sns.publish(aws, "arn:aws:sns:ap-northeast-2:123456789012:alerts", message(action="deleted"),  # type: ignore[arg-type]
+        publish(aws, "arn:aws:sns:ap-northeast-2:123456789012:alerts", message(action="deleted"),  # type: ignore[arg-type]
                     storm=StormSettings(window_seconds=0))
     assert aws.sns.calls == []
 
 
 def test_publish_sends_the_contract_with_its_filter_attributes() -> None:
     aws = _FakeAws()
-    sent = sns.publish(aws, "arn:aws:sns:ap-northeast-2:123456789012:alerts", message(),  # type: ignore[arg-type]
+    sent = publish(aws, "arn:aws:sns:ap-northeast-2:123456789012:alerts", message(),  # type: ignore[arg-type]
                        storm=StormSettings(window_seconds=0))
     (call,) = aws.sns.calls
     assert sent == "m-1"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eksguard.detect import iam_policy
-from eksguard.detect.irsa import RULES, RULES_BY_ID, detect, like_match
+from eksguard.detect.irsa import RULES, RULES_BY_ID, detect
 from eksguard.model import Finding
 from eksguard.snapshot.iam_policy import IamPostureSnapshot, PolicyView, broad_eks_grant
 from eksguard.snapshot.irsa import (
@@ -20,6 +20,7 @@ from eksguard.snapshot.irsa import (
     Role,
     TrustPolicyError,
     eks_issuer,
+    like_match,
     parse_trust,
     refresh_targets,
     sa_from_tag,

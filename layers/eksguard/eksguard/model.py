@@ -55,6 +55,8 @@ class EventContext:
     actor: str
     session_issuer_arn: str | None = None
     invoked_by: str | None = None
+    # The account's partition (aws, aws-cn, aws-us-gov): every ARN eksguard builds uses it.
+    partition: str = "aws"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from eksguard.alert.messages import AlertMessage
+from eksguard.aws.alert_window import Window
 from eksguard.model import ActionKind
 
 # Only "nothing changed" messages may be collapsed: re-reports of a standing finding.
@@ -45,16 +46,8 @@ class StormSettings:
         return cls(window_seconds=int(raw), table=env.get("EKSGUARD_IDEMPOTENCY_TABLE", ""))
 
 
-@dataclass(frozen=True)
-class Window:
-    """The item a sent alert writes: the key, until when it suppresses, when DynamoDB may drop it."""
-
-    key: str
-    now: int
-    until: int
-    expires_at: int
-    # False for changes and failures: they always go out, and they reset the window and its counter.
-    collapsible: bool
+# Every message goes out (the sweep has its own "new or changed" filter; the CLI's rollback has no table).
+NO_STORM_WINDOW = StormSettings(window_seconds=0)
 
 
 def storm_key(message: AlertMessage) -> str:

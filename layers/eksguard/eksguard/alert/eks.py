@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eksguard import arn
 from eksguard.alert.messages import AlertMessage
 from eksguard.apply.eks import EksOutcome
 from eksguard.config import Config
@@ -13,11 +14,11 @@ def resource_arn(outcome: EksOutcome, ctx: EventContext) -> str:
     if action.cluster is not None:
         return action.cluster.arn
     if finding.rule_id == "CT-001":
-        return f"arn:aws:cloudtrail:{ctx.region}:{ctx.account}:trail/*"
+        return arn.build(ctx.partition, "cloudtrail", ctx.region, ctx.account, "trail/*")
     if finding.resource_id.startswith("lt-"):
-        return f"arn:aws:ec2:{ctx.region}:{ctx.account}:launch-template/{finding.resource_id}"
+        return arn.ec2(ctx.partition, ctx.region, ctx.account, "launch-template", finding.resource_id)
     if finding.resource_id.startswith("i-"):
-        return f"arn:aws:ec2:{ctx.region}:{ctx.account}:instance/{finding.resource_id}"
+        return arn.ec2(ctx.partition, ctx.region, ctx.account, "instance", finding.resource_id)
     return ""
 
 

@@ -138,7 +138,3 @@ class AlertMessage:
         if not isinstance(values.get("extra", {}), Mapping):
             raise ContractError("extra must be an object")
         return cls(**values).validate()
-
-
-def security_group_arn(region: str, account: str, group_id: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:ec2:{region}:{account}:security-group/{group_id}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from eksguard import arn
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
 from eksguard.aws.audit import AuditRecord, AuditStore, AuditWriteError
@@ -85,8 +86,8 @@ def _before(action: EksAction, ctx: EventContext) -> tuple[str, str, dict[str, A
         return "eks-cluster-logging", action.cluster.arn, {"logging": dict(action.cluster.logging_image)}
     assert isinstance(change, TemplateChange) and action.template is not None
     t = action.template
-    arn = f"arn:aws:ec2:{ctx.region}:{ctx.account}:launch-template/{t.template_id}"
-    return "launch-template", arn, {"LaunchTemplateId": t.template_id, "VersionNumber": t.version,
+    template_arn = arn.ec2(ctx.partition, ctx.region, ctx.account, "launch-template", t.template_id)
+    return "launch-template", template_arn, {"LaunchTemplateId": t.template_id, "VersionNumber": t.version,
                                     "DefaultVersion": t.is_default, "MetadataOptions": dict(t.image)}
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from eksguard import arn
 from eksguard.aws import ec2
 from eksguard.aws.audit import AuditRecord, AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
@@ -58,7 +59,7 @@ def _begin(action: SgAction, audit: AuditStore | None, ctx: EventContext, config
     assert rule is not None  # a revoke always names its rule
     record = AuditRecord(
         remediation_id=action.remediation_id, resource_type="security-group-rule", resource_id=rule.group_id,
-        resource_arn=f"arn:aws:ec2:{ctx.region}:{ctx.account}:security-group-rule/{rule.rule_id}",
+        resource_arn=arn.ec2(ctx.partition, ctx.region, ctx.account, "security-group-rule", rule.rule_id),
         rule_id=action.finding.rule_id, event_id=ctx.event_id, actor=ctx.actor, time=ctx.time,
         account=ctx.account, region=ctx.region, mode=config.mode.value, action=ActionKind.REVOKED.value,
         before=dict(rule.image), after=None,

@@ -16,8 +16,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksguard.alert.dedupe import Window
 from eksguard.aws.clients import Aws, error_code
+
+
+@dataclass(frozen=True)
+class Window:
+    """The item a sent alert writes: the key, until when it suppresses, when DynamoDB may drop it."""
+
+    key: str
+    now: int
+    until: int
+    expires_at: int
+    # False for changes and failures: they always go out, and they reset the window and its counter.
+    collapsible: bool
 
 
 @dataclass(frozen=True)

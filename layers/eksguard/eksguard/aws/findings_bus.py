@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from eksguard.alert.central import DETAIL_TYPE, SOURCE, detail
-from eksguard.alert.messages import AlertMessage
 from eksguard.aws.clients import Aws
 
 
@@ -17,13 +15,12 @@ def account_alias(aws: Aws) -> str:
     return str(aliases[0]) if aliases else ""
 
 
-def put_finding(aws: Aws, bus: str, message: AlertMessage, alias: str) -> str:
-    """One finding onto ``bus``; returns the event id. PutEvents answers 200 with per-entry failures."""
+def put_event(aws: Aws, bus: str, source: str, detail_type: str, detail: str) -> str:
+    """One event onto ``bus``; returns its id. PutEvents answers 200 with per-entry failures: raised."""
     response = aws.client("events").put_events(Entries=[{
-        "Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": detail(message, alias), "EventBusName": bus,
+        "Source": source, "DetailType": detail_type, "Detail": detail, "EventBusName": bus,
     }])
     entry = (response.get("Entries") or [{}])[0]
     if response.get("FailedEntryCount") or not entry.get("EventId"):
-        raise ForwardError(f"EventBridge refused the finding {message.rule_id} on {message.resource_id}: "
-                           f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
+        raise ForwardError(f"EventBridge refused the event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
     return str(entry["EventId"])

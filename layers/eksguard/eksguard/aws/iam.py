@@ -20,7 +20,7 @@ from eksguard.snapshot.irsa import Role, parse_trust
 NO_SUCH = "NoSuchEntity"
 
 
-def _document(raw: Any) -> dict[str, Any]:
+def document(raw: Any) -> dict[str, Any]:
     doc = json.loads(urllib.parse.unquote(raw)) if isinstance(raw, str) else raw
     if not isinstance(doc, dict):
         raise ValueError(f"IAM returned a policy document that is not a JSON object: {raw!r}")
@@ -29,7 +29,7 @@ def _document(raw: Any) -> dict[str, Any]:
 
 def to_role(raw: Mapping[str, Any]) -> Role:
     tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags") or []}
-    role = Role(raw["RoleName"], raw["Arn"], raw.get("Path", "/"), _document(raw["AssumeRolePolicyDocument"]), tags)
+    role = Role(raw["RoleName"], raw["Arn"], raw.get("Path", "/"), document(raw["AssumeRolePolicyDocument"]), tags)
     parse_trust(role.document)  # fail here, at the boundary, not inside a rule
     return role
 
@@ -48,7 +48,7 @@ def list_roles(aws: Aws) -> Iterator[Mapping[str, Any]]:
     """ListRoles pages (1000 a page): names, paths and trust documents, but no tags."""
     for page in aws.client("iam").get_paginator("list_roles").paginate(PaginationConfig={"PageSize": 1000}):
         for raw in page.get("Roles", []):
-            yield {**raw, "AssumeRolePolicyDocument": _document(raw["AssumeRolePolicyDocument"])}
+            yield {**raw, "AssumeRolePolicyDocument": document(raw["AssumeRolePolicyDocument"])}
 
 
 def provider_exists(aws: Aws, arn: str) -> bool:
@@ -89,13 +89,13 @@ def read_managed_policy(aws: Aws, policy_arn: str) -> PolicyView | None:
             return None
         raise
     tags = {t["Key"]: t.get("Value", "") for t in policy.get("Tags") or []}
-    return PolicyView(policy_arn, policy["PolicyName"], _document(version["PolicyVersion"]["Document"]), tags)
+    return PolicyView(policy_arn, policy["PolicyName"], document(version["PolicyVersion"]["Document"]), tags)
 
 
 def inline_role_policy(aws: Aws, role_name: str, policy_name: str) -> dict[str, Any] | None:
     try:
         raw = aws.client("iam").get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
-        return _document(raw)
+        return document(raw)
     except ClientError as exc:
         if error_code(exc) == NO_SUCH:
             return None

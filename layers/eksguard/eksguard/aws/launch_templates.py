@@ -57,6 +57,23 @@ def describe_templates(aws: Aws, region: str, ids: Iterable[str] = (), names: It
     return out
 
 
+def templates_with_groups(aws: Aws, region: str, group_ids: Iterable[str]) -> frozenset[str]:
+    """Templates whose default or latest version puts instances in one of ``group_ids`` (a node or cluster
+    security group): node templates, whether or not a node group uses them yet. One paged read of the region
+    (DescribeLaunchTemplateVersions without a template id takes $Default and $Latest of every template)."""
+    wanted = set(group_ids)
+    found: set[str] = set()
+    pages = aws.client("ec2", region).get_paginator("describe_launch_template_versions").paginate(
+        Versions=["$Default", "$Latest"])
+    for version in (v for page in pages for v in page.get("LaunchTemplateVersions", [])):
+        data = version.get("LaunchTemplateData") or {}
+        groups = set(data.get("SecurityGroupIds", [])) | {g for nic in data.get("NetworkInterfaces", [])
+                                                          for g in nic.get("Groups", [])}
+        if groups & wanted:
+            found.add(version["LaunchTemplateId"])
+    return frozenset(found)
+
+
 def read_node_templates(aws: Aws, region: str, node_groups: Iterable[NodeGroupRef],
                         templates: Mapping[str, Mapping[str, Any]],
                         extra_versions: Mapping[str, Iterable[int]] | None = None) -> tuple[NodeTemplate, ...]:

@@ -1,4 +1,5 @@
-"""Send findings to Security Hub (BatchImportFindings), checked against ASFF's required fields first.
+"""Send findings to Security Hub (BatchImportFindings). They are built and checked against ASFF's required
+fields in ``eksguard.alert.asff``.
 
 BatchImportFindings answers 200 even when it rejects findings: the rejections are in the response
 (``FailedFindings``). Those are raised here, so the notifier's invocation fails, Lambda retries it,
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from eksguard.alert.asff import missing_fields
 from eksguard.aws.clients import Aws
 
 BATCH_LIMIT = 100  # findings per BatchImportFindings call
@@ -22,10 +22,6 @@ class FindingImportError(RuntimeError):
 
 def import_findings(aws: Aws, findings: Sequence[Mapping[str, Any]], region: str | None = None) -> int:
     """Import the findings; returns how many Security Hub accepted (all of them, or it raises)."""
-    for finding in findings:
-        if missing := missing_fields(finding):
-            raise FindingImportError(f"finding {finding.get('Id')!r} lacks required ASFF field(s): "
-                                     + ", ".join(missing))
     client = aws.client("securityhub", region)
     accepted = 0
     for start in range(0, len(findings), BATCH_LIMIT):

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import Any
 
+from eksguard.cli.errors import CliError
+
 EXIT_REFUSED = 2
 
 
@@ -47,15 +49,15 @@ def locations(args: argparse.Namespace) -> tuple[str, str]:
         physical = load_app(find_template(args.template), {}).context.physical
         table, topic = table or physical["AuditTable"]["Ref"], topic or physical["AlertTopic"]["Ref"]
     if not table:
-        raise SystemExit("eksguard: which audit table? pass --audit-table or --stack-name")
+        raise CliError("which audit table? pass --audit-table or --stack-name")
     return table, topic
 
 
 def run(args: argparse.Namespace) -> int:
     from eksguard import clock
-    from eksguard.apply.rollback import RollbackError, RollbackRequest, rollback
     from eksguard.aws.audit import AuditStore
     from eksguard.aws.clients import Aws
+    from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
     table, topic = locations(args)
     aws = Aws()

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from eksguard import clock
+from eksguard.cli.errors import check_region
 from eksguard.config import Config, ConfigError, Scope
 from eksguard.config_eks import EksConfig
 from eksguard.model import Severity
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     if not all(regions):
         err.write("eksguard scan: no region: pass --region or set AWS_DEFAULT_REGION\n")
         return 2
+    for region in regions:
+        check_region(region)
     try:
         env = dict(os.environ)
         if args.scope:

@@ -4,29 +4,25 @@ Each check is a small pure function over the snapshot; ``RULES`` is the explicit
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from eksguard.config_eks import EksConfig
-from eksguard.model import Finding, Severity
+from eksguard.detect.rule import Family, Rule
+from eksguard.model import ActionKind, Finding, Severity
 from eksguard.snapshot.eks import REQUIRED_LOG_TYPES, EksSnapshot
 
 Check = Callable[[EksSnapshot, EksConfig], Iterator[Finding]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    title: str
-    severity: Severity
-    check: Check
+CLUSTER_WRITES = ("CreateCluster", "UpdateClusterConfig")
+NODE_TEMPLATE_WRITES = ("CreateNodegroup", "CreateLaunchTemplate", "CreateLaunchTemplateVersion",
+                        "ModifyInstanceMetadataOptions")
+ACCESS_WRITES = ("CreateCluster", "UpdateClusterConfig", "CreateAccessEntry", "AssociateAccessPolicy")
 
 
 def _finding(rule_id: str, resource_id: str, detail: str, target_id: str | None = None, remediable: bool = False,
              severity: Severity | None = None, **evidence: Any) -> Finding:
     spec = RULES_BY_ID[rule_id]
     return Finding(rule_id, severity or spec.severity, spec.title, resource_id, detail, target_id=target_id,
-                   remediable=remediable, evidence=tuple(sorted(evidence.items())))
+                   remediable=remediable and spec.action is not None, evidence=tuple(sorted(evidence.items())))
 
 
 def ek001_public_endpoint_world(snap: EksSnapshot, cfg: EksConfig) -> Iterator[Finding]:
@@ -92,19 +88,28 @@ def ct001_no_management_trail(snap: EksSnapshot, cfg: EksConfig) -> Iterator[Fin
                        trails=list(trail.all_trails))
 
 
+CLUSTER = Family.CLUSTER
 RULES: tuple[Rule, ...] = (
-    Rule("EK-001", "Cluster API endpoint is public and open to 0.0.0.0/0", Severity.HIGH,
-         ek001_public_endpoint_world),
+    Rule("EK-001", "Cluster API endpoint is public and open to 0.0.0.0/0", Severity.HIGH, ek001_public_endpoint_world,
+         CLUSTER, "eks-cluster", CLUSTER_WRITES, ActionKind.RESTRICTED_ENDPOINT, ("TrustedCidrs", "ExemptTagKey"),
+         ("CIS Amazon EKS Benchmark 5.4.1", "CIS Amazon EKS Benchmark 5.4.2", "AWS FSBP EKS.1")),
     Rule("EK-002", "Control-plane logging (api, audit, authenticator) is disabled", Severity.MEDIUM,
-         ek002_logging_disabled),
+         ek002_logging_disabled, CLUSTER, "eks-cluster", CLUSTER_WRITES, ActionKind.ENABLED_LOGGING, ("ExemptTagKey",),
+         ("CIS Amazon EKS Benchmark 2.1.1", "AWS FSBP EKS.8", "EKS Best Practices: Detective controls")),
     Rule("EK-003", "Kubernetes secrets are not envelope-encrypted with KMS", Severity.MEDIUM,
-         ek003_secrets_not_encrypted),
+         ek003_secrets_not_encrypted, CLUSTER, "eks-cluster", ("CreateCluster",), None, (),
+         ("CIS Amazon EKS Benchmark 5.3.1", "AWS FSBP EKS.3", "EKS Best Practices: Data encryption and secrets")),
     Rule("EK-004", "Node instance metadata reachable from pods (IMDSv1 or hop limit > 1)", Severity.HIGH,
-         ek004_imds_reachable_from_pods),
+         ek004_imds_reachable_from_pods, CLUSTER, "launch-template", NODE_TEMPLATE_WRITES,
+         ActionKind.NEW_LAUNCH_TEMPLATE_VERSION, ("EnforceImdsv2", "Scope", "ExemptTagKey"),
+         ("AWS FSBP EC2.170", "AWS FSBP EC2.8",
+          "EKS Best Practices: Restrict access to the instance profile assigned to the worker node")),
     Rule("EK-006", "Cluster access: aws-auth only, or cluster admin outside AdminPrincipals", Severity.HIGH,
-         ek006_cluster_access),
+         ek006_cluster_access, CLUSTER, "eks-cluster", ACCESS_WRITES, None, ("AdminPrincipals",),
+         ("CIS Amazon EKS Benchmark 4.1.1", "EKS Best Practices: Identity and access management - access entries")),
     Rule("CT-001", "No CloudTrail trail logs management events in the region", Severity.CRITICAL,
-         ct001_no_management_trail),
+         ct001_no_management_trail, Family.CLOUDTRAIL, "cloudtrail", (), None, (),
+         ("AWS FSBP CloudTrail.1", "CIS AWS Foundations 3.1")),
 )
 RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 

@@ -3,9 +3,9 @@ node role) and EK-007 (a customer policy granting eks:* or * on *). ``RULES`` is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
 
+from eksguard.detect.rule import Family, Rule
 from eksguard.model import Finding, Severity
 from eksguard.snapshot.iam_policy import (
     CNI_POLICY,
@@ -16,14 +16,6 @@ from eksguard.snapshot.iam_policy import (
 )
 
 Check = Callable[[IamPostureSnapshot], Iterator[Finding]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    title: str
-    severity: Severity
-    check: Check
 
 
 def ek005_cni_policy_on_node_role(snap: IamPostureSnapshot) -> Iterator[Finding]:
@@ -60,12 +52,15 @@ def ek007_broad_customer_policy(snap: IamPostureSnapshot) -> Iterator[Finding]:
 
 RULES: tuple[Rule, ...] = (
     Rule("EK-005", "AmazonEKS_CNI_Policy on the node role while aws-node has its own role", Severity.MEDIUM,
-         ek005_cni_policy_on_node_role),
+         ek005_cni_policy_on_node_role, Family.IAM, "iam-role", ("AttachRolePolicy",), None, ("ExemptTagKey",),
+         ("EKS Best Practices: Networking - use a separate IAM role for the VPC CNI",)),
     Rule("EK-007", "Customer policy granting eks:* or * on * attached to a role or user", Severity.HIGH,
-         ek007_broad_customer_policy),
+         ek007_broad_customer_policy, Family.IAM, "iam-policy", ("AttachRolePolicy", "PutRolePolicy",
+                                                                  "CreatePolicyVersion"), None, ("ExemptTagKey",),
+         ("AWS FSBP IAM.1", "EKS Best Practices: Identity and access management - least privilege")),
 )
 RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 
 
-def detect(snapshot: IamPostureSnapshot) -> list[Finding]:
-    return [f for rule in RULES for f in rule.check(snapshot)]
+def detect(snapshot: IamPostureSnapshot, only: Collection[str] | None = None) -> list[Finding]:
+    return [f for rule in RULES if only is None or rule.rule_id in only for f in rule.check(snapshot)]

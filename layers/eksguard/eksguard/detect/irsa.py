@@ -6,12 +6,11 @@ successor issuer), so planning never re-derives a rule's reasoning."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
-from eksguard.model import Finding, Severity
+from eksguard.detect.rule import Family, Rule
+from eksguard.model import ActionKind, Finding, Severity
 from eksguard.snapshot.irsa import (
     CLUSTER_TAG,
     SA_TAG,
@@ -20,6 +19,7 @@ from eksguard.snapshot.irsa import (
     Role,
     Statement,
     issuer_region,
+    like_match,
     provider_arn,
     successor,
 )
@@ -29,25 +29,25 @@ POD_IDENTITY_HINT = ("EKS Pod Identity (trust pods.eks.amazonaws.com) needs no p
                      "survives cluster re-creation")
 
 
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    title: str
-    severity: Severity
-    check: Check
+# What changes an IRSA trust's verdict: the role's trust, the providers it names, a cluster re-created (the
+# issuer refresh on EKS CreateCluster, in every region).
+EVENTS = ("CreateRole", "UpdateAssumeRolePolicy", "CreateOpenIDConnectProvider", "DeleteOpenIDConnectProvider",
+          "CreateCluster")
+SCOPE_BP = "EKS Best Practices: IRSA - scope the IAM role trust policy to the service account"
+
+
+def _rule(rule_id: str, title: str, severity: Severity, check: Check, action: ActionKind | None,
+          references: tuple[str, ...] = (SCOPE_BP,)) -> Rule:
+    return Rule(rule_id, title, severity, check, Family.IRSA, "iam-role", EVENTS, action, ("ExemptTagKey",),
+                references)
 
 
 def _finding(rule_id: str, role: Role, stmt: Statement, detail: str, remediable: bool = False,
              **evidence: Any) -> Finding:
     spec = RULES_BY_ID[rule_id]
     return Finding(rule_id, spec.severity, spec.title, role.name, f"{stmt.ref}: {detail}", target_id=stmt.ref,
-                   remediable=remediable, evidence=tuple({"statement": stmt.index, **evidence}.items()))
-
-
-def like_match(pattern: str, value: str) -> bool:
-    """IAM StringLike: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+                   remediable=remediable and spec.action is not None,
+                   evidence=tuple({"statement": stmt.index, **evidence}.items()))
 
 
 def _irsa(role: Role) -> Iterator[tuple[Statement, str]]:
@@ -161,25 +161,27 @@ def ir007_open_trust(role: Role, snap: IrsaSnapshot) -> Iterator[Finding]:
                            "identity provider (every pod of the cluster) may assume the role")
 
 
+REWRITE = ActionKind.REWROTE_TRUST
 RULES: tuple[Rule, ...] = (
-    Rule("IR-001", "IRSA trust does not pin aud to sts.amazonaws.com", Severity.MEDIUM, ir001_audience),
-    Rule("IR-002", "IRSA trust has no sub condition", Severity.HIGH, ir002_no_sub),
-    Rule("IR-003", "IRSA trust matches service accounts by wildcard", Severity.HIGH, ir003_wildcard_sub),
-    Rule("IR-004", "Wildcard inside StringEquals in an IRSA trust (never matches)", Severity.LOW,
-         ir004_star_in_string_equals),
-    Rule("IR-005", "IRSA trust names a stale issuer (cluster recreated or deleted)", Severity.MEDIUM,
-         ir005_stale_issuer),
-    Rule("IR-006", "IRSA trust references an OIDC provider that does not exist", Severity.MEDIUM,
-         ir006_missing_provider),
-    Rule("IR-007", "Role trust open to anyone, or web identity with no condition", Severity.CRITICAL,
-         ir007_open_trust),
+    _rule("IR-001", "IRSA trust does not pin aud to sts.amazonaws.com", Severity.MEDIUM, ir001_audience, REWRITE,
+          (SCOPE_BP, "EKS User Guide: IAM roles for service accounts - trust policy")),
+    _rule("IR-002", "IRSA trust has no sub condition", Severity.HIGH, ir002_no_sub, REWRITE),
+    _rule("IR-003", "IRSA trust matches service accounts by wildcard", Severity.HIGH, ir003_wildcard_sub, REWRITE),
+    _rule("IR-004", "Wildcard inside StringEquals in an IRSA trust (never matches)", Severity.LOW,
+          ir004_star_in_string_equals, None),
+    _rule("IR-005", "IRSA trust names a stale issuer (cluster recreated or deleted)", Severity.MEDIUM,
+          ir005_stale_issuer, REWRITE, ("aws/containers-roadmap#1579", "EKS Best Practices: EKS Pod Identity")),
+    _rule("IR-006", "IRSA trust references an OIDC provider that does not exist", Severity.MEDIUM,
+          ir006_missing_provider, None),
+    _rule("IR-007", "Role trust open to anyone, or web identity with no condition", Severity.CRITICAL,
+          ir007_open_trust, None, (SCOPE_BP, "AWS FSBP IAM.1")),
 )
 RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 
 
-def detect_role(role: Role, snapshot: IrsaSnapshot) -> list[Finding]:
-    return [f for rule in RULES for f in rule.check(role, snapshot)]
+def detect_role(role: Role, snapshot: IrsaSnapshot, only: Collection[str] | None = None) -> list[Finding]:
+    return [f for rule in RULES if only is None or rule.rule_id in only for f in rule.check(role, snapshot)]
 
 
-def detect(snapshot: IrsaSnapshot) -> list[Finding]:
-    return [f for role in snapshot.roles for f in detect_role(role, snapshot)]
+def detect(snapshot: IrsaSnapshot, only: Collection[str] | None = None) -> list[Finding]:
+    return [f for role in snapshot.roles for f in detect_role(role, snapshot, only)]

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
 
 from eksguard.config import Config
-from eksguard.model import Finding, Severity
+from eksguard.detect.rule import Family, Rule
+from eksguard.model import ActionKind, Finding, Severity
+from eksguard.parse.ec2 import SG_EVENTS
 from eksguard.snapshot.sg import CLUSTER_ROLES, GroupRole, SecurityGroup, SgRule, SgSnapshot
 
 # IPv6 counterpart of MaxPublicPrefix: wider than a whole ISP allocation (/32) is "too broad".
@@ -16,21 +17,21 @@ IPV6_MAX_PUBLIC_PREFIX = 32
 EKS_REQUIRED_PORTS = (443, 10250, 53)
 
 Check = Callable[[SecurityGroup, SgSnapshot, Config], Iterator[Finding]]
+# Every security-group call re-reads the groups it names and re-checks all their rules.
+EVENTS = tuple(sorted(SG_EVENTS))
 
 
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    title: str
-    severity: Severity
-    check: Check
+def _rule(rule_id: str, title: str, severity: Severity, check: Check, action: ActionKind | None,
+          parameters: tuple[str, ...], references: tuple[str, ...]) -> Rule:
+    return Rule(rule_id, title, severity, check, Family.SECURITY_GROUP, "security-group", EVENTS, action,
+                ("Scope", "ExemptTagKey", *parameters), references)
 
 
 def _finding(rule_id: str, group: SecurityGroup, detail: str, rule: SgRule | None = None,
              remediable: bool = False) -> Finding:
     spec = RULES_BY_ID[rule_id]
     return Finding(rule_id, spec.severity, spec.title, group.group_id, detail,
-                   target_id=rule.rule_id if rule else None, remediable=remediable)
+                   target_id=rule.rule_id if rule else None, remediable=remediable and spec.action is not None)
 
 
 def _world_ingress(group: SecurityGroup) -> Iterator[SgRule]:
@@ -126,23 +127,29 @@ def sg007_default_group_has_rules(group: SecurityGroup, snap: SgSnapshot, cfg: C
                        "rule(s); resources placed in it by mistake get them")
 
 
+REVOKE = ActionKind.REVOKED
 RULES: tuple[Rule, ...] = (
-    Rule("SG-001", "World-open ingress on an EKS cluster, control-plane or node security group",
-         Severity.HIGH, sg001_world_to_cluster_sg),
-    Rule("SG-002", "World-open ingress to a protected port or all traffic", Severity.CRITICAL,
-         sg002_world_to_protected_port),
-    Rule("SG-003", "Ingress from a public CIDR wider than MaxPublicPrefix", Severity.MEDIUM,
-         sg003_wide_public_cidr),
-    Rule("SG-004", "Load-balancer security group open to the world beyond PublicPorts", Severity.HIGH,
-         sg004_lb_non_public_port),
-    Rule("SG-005", "Bastion-like security group with all-traffic egress to the world", Severity.LOW,
-         sg005_bastion_open_egress),
-    Rule("SG-006", "A security-group rule EKS needs is missing", Severity.HIGH, sg006_required_rule_removed),
-    Rule("SG-007", "Default security group has rules in a VPC that hosts a cluster", Severity.MEDIUM,
-         sg007_default_group_has_rules),
+    _rule("SG-001", "World-open ingress on an EKS cluster, control-plane or node security group", Severity.HIGH,
+          sg001_world_to_cluster_sg, REVOKE, (),
+          ("AWS FSBP EC2.18", "AWS FSBP EC2.19", "EKS Best Practices: Network security - security groups")),
+    _rule("SG-002", "World-open ingress to a protected port or all traffic", Severity.CRITICAL,
+          sg002_world_to_protected_port, REVOKE, ("ProtectedPorts",),
+          ("CIS AWS Foundations 5.2/5.3", "AWS FSBP EC2.13", "AWS FSBP EC2.14", "AWS FSBP EC2.19")),
+    _rule("SG-003", "Ingress from a public CIDR wider than MaxPublicPrefix", Severity.MEDIUM, sg003_wide_public_cidr,
+          REVOKE, ("MaxPublicPrefix", "RevokeWidePublicCidrs"), ("AWS FSBP EC2.18",)),
+    _rule("SG-004", "Load-balancer security group open to the world beyond PublicPorts", Severity.HIGH,
+          sg004_lb_non_public_port, REVOKE, ("PublicPorts",),
+          ("AWS FSBP EC2.18", "EKS Best Practices: Network security - load balancers")),
+    _rule("SG-005", "Bastion-like security group with all-traffic egress to the world", Severity.LOW,
+          sg005_bastion_open_egress, None, (), ("EKS Best Practices: Infrastructure security - bastion access",)),
+    _rule("SG-006", "A security-group rule EKS needs is missing", Severity.HIGH, sg006_required_rule_removed, None,
+          (), ("EKS User Guide: Amazon EKS security group requirements",)),
+    _rule("SG-007", "Default security group has rules in a VPC that hosts a cluster", Severity.MEDIUM,
+          sg007_default_group_has_rules, None, (), ("CIS AWS Foundations 5.4", "AWS FSBP EC2.2")),
 )
 RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 
 
-def detect(snapshot: SgSnapshot, config: Config) -> list[Finding]:
-    return [f for group in snapshot.groups for rule in RULES for f in rule.check(group, snapshot, config)]
+def detect(snapshot: SgSnapshot, config: Config, only: Collection[str] | None = None) -> list[Finding]:
+    rules = [r for r in RULES if only is None or r.rule_id in only]
+    return [f for group in snapshot.groups for rule in rules for f in rule.check(group, snapshot, config)]

@@ -5,9 +5,11 @@ Lambda-like context; the response on stdout, the function's own output (logs, me
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.util
 import io
+import json
 import os
 import sys
 import time
@@ -95,13 +97,13 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
         raise KeyError(f"{logical_id} is not a function of {app.template_path} "
                        f"(functions: {', '.join(sorted(app.functions))})")
     spec = app.functions[logical_id]
+    configured = {**spec.environment, **(extra_env or {})}
     env = {
         **app.credentials,
-        **spec.environment,
-        **(extra_env or {}),
+        **configured,
         "AWS_REGION": app.context.region,
         "AWS_DEFAULT_REGION": app.context.region,
-        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_NAME": local_function_name(spec.logical_id, configured),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
         "AWS_SAM_LOCAL": "true",  # as sam local sets it: Powertools Tracer stays off without X-Ray
     }
@@ -131,6 +133,14 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__,
                      "stackTrace": traceback.format_exception(exc)[-3:]}
     return Invocation(logical_id, response, error, (time.perf_counter() - started) * 1000, logs.getvalue(), cold)
+
+
+def local_function_name(logical_id: str, configuration: Mapping[str, str]) -> str:
+    """The function name a local run gets: the logical id plus a digest of its configuration. Powertools keys
+    idempotency records by function name, so a replay with other overrides (audit, then Mode=enforce) is a new
+    run, not the cached answer of the old configuration; in Lambda the deployed name and the event id decide."""
+    digest = hashlib.sha256(json.dumps(sorted(configuration.items())).encode()).hexdigest()[:10]
+    return f"{logical_id}-{digest}"
 
 
 def _invoke_hook(logical_id: str, app: LocalApp) -> contextlib.AbstractContextManager[Any]:

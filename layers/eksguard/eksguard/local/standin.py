@@ -56,6 +56,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on (host, port): the stand-in's server would fail in its thread."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 @contextmanager
 def moto_server(port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
     """Run a moto server in this process (loopback unless told otherwise); yields its endpoint URL."""

@@ -115,6 +115,42 @@ def _text(value: Any, where: str) -> str:
     raise TemplateError(f"{where}: expected a string, got {value!r}")
 
 
+def check_parameters(declared: Mapping[str, Any], values: Mapping[str, str]) -> None:
+    """Refuse what CloudFormation would refuse at deploy time: unknown parameters and values outside their
+    declaration (AllowedValues, AllowedPattern, Number and its bounds, lengths) — before anything runs."""
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise TemplateError(f"parameter overrides not in the template: {', '.join(unknown)} "
+                            f"(it declares: {', '.join(sorted(declared)) or 'none'})")
+    for name, value in values.items():
+        decl = declared[name]
+        if isinstance(decl, Mapping) and (problem := _parameter_problem(decl, str(value))):
+            raise TemplateError(f"parameter {name}={value!r}: {problem}")
+
+
+def _parameter_problem(decl: Mapping[str, Any], value: str) -> str | None:
+    allowed = [_text(v, "AllowedValues") for v in decl.get("AllowedValues") or []]
+    if allowed and value not in allowed:
+        return f"must be one of {', '.join(allowed)}"
+    pattern = decl.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        return f"does not match the template's AllowedPattern {pattern}"
+    if "MinLength" in decl and len(value) < int(decl["MinLength"]):
+        return f"must be at least {decl['MinLength']} characters"
+    if "MaxLength" in decl and len(value) > int(decl["MaxLength"]):
+        return f"must be at most {decl['MaxLength']} characters"
+    if str(decl.get("Type", "String")) == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return "must be a number"
+        if "MinValue" in decl and number < float(decl["MinValue"]):
+            return f"must be at least {decl['MinValue']}"
+        if "MaxValue" in decl and number > float(decl["MaxValue"]):
+            return f"must be at most {decl['MaxValue']}"
+    return None
+
+
 class TemplateResolver:
     """Resolves intrinsic functions against a template and a LocalContext."""
 
@@ -126,10 +162,7 @@ class TemplateResolver:
         self._mappings: Mapping[str, Any] = template.get("Mappings") or {}
         self._memo: dict[str, bool] = {}
         self._pending: set[str] = set()
-        unknown = sorted(set(ctx.parameters) - set(self._params))
-        if unknown:
-            raise TemplateError(f"parameter overrides not in the template: {', '.join(unknown)} "
-                                f"(it declares: {', '.join(sorted(self._params)) or 'none'})")
+        check_parameters(self._params, ctx.parameters)
         stack_uuid = uuid.uuid5(uuid.NAMESPACE_URL, ctx.stack_name)  # stable, like a deployed stack's
         self._pseudo: dict[str, Any] = {
             "AWS::AccountId": ctx.account_id,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from eksguard.arn import partition_in, partition_of
 from eksguard.model import EventContext
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
@@ -71,6 +72,8 @@ def parse_envelope(raw: object) -> CloudTrailEvent:
         actor=_actor(identity),
         session_issuer_arn=issuer if isinstance(issuer, str) and issuer else None,
         invoked_by=identity.get("invokedBy") if isinstance(identity.get("invokedBy"), str) else None,
+        partition=partition_in(identity.get("arn") if isinstance(identity.get("arn"), str) else None)
+        or partition_in(issuer if isinstance(issuer, str) else None) or partition_of(str(region or "")),
     )
     return CloudTrailEvent(
         context=context,

@@ -9,34 +9,28 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.eks import build_message
+from eksguard.alert.publish import publish
 from eksguard.apply.eks import EksOutcome, apply
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
-from eksguard.aws import sns
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
-from eksguard.detect.eks import detect
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
 from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot
 
-# What each call can change, so an event re-checks that and does not re-alert the rest.
-EVENT_RULES: Mapping[str, tuple[str, ...]] = {
-    "CreateCluster": ("EK-001", "EK-002", "EK-003", "EK-006"),
-    "UpdateClusterConfig": ("EK-001", "EK-002", "EK-006"),
-    "CreateNodegroup": ("EK-004",),
-    "CreateAccessEntry": ("EK-006",),
-    "AssociateAccessPolicy": ("EK-006",),
-    "CreateLaunchTemplate": ("EK-004",),
-    "CreateLaunchTemplateVersion": ("EK-004",),
-    "ModifyInstanceMetadataOptions": ("EK-004",),
-}
+# The rule families this guard re-checks: its EventBridge rules match their events (tests/unit/test_catalog.py),
+# plus DeleteCluster, answered "nothing left to check".
+FAMILIES = (Family.CLUSTER,)
+EXTRA_EVENTS = ("DeleteCluster",)
 
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime) -> GuardResult:
@@ -64,7 +58,8 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     snapshot, reason = read_snapshot(aws, ctx.region, change, config)
     if reason:
         return GuardResult("processed", ctx.event_id, ctx.event_name, reason)
-    findings = detect(snapshot, eks_config, only=EVENT_RULES[change.event_name])
+    findings = evaluate(Posture(eks=snapshot), config, eks_config,
+                        only=rules_for(change.event_name, FAMILIES))
     actions = plan(snapshot, findings, config, eks_config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.change for a in actions) else None
     outcomes = apply(actions, aws, audit, ctx, config)
@@ -149,7 +144,7 @@ def publish_outcomes(outcomes: list[EksOutcome], aws: Aws, audit: AuditStore | N
     for outcome in (o for o in outcomes if o.should_alert):
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
+        if publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config)) is not None:
             sent += 1
         if audit is not None and outcome.status == "applied":
             audit.mark_alerted(outcome.action.remediation_id)

@@ -4,17 +4,22 @@ re-read the policy (and, for the CNI policy, every role holding it) -> EK-005, E
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from eksguard.alert.irsa import posture_message
-from eksguard.aws import iam, sns
+from eksguard.alert.messages import AlertMessage
+from eksguard.alert.publish import publish
+from eksguard.aws import iam
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
-from eksguard.detect.iam_policy import detect
+from eksguard.config_eks import EksConfig
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
 from eksguard.model import ActionKind, EventContext, Finding
 from eksguard.parse.iam import IamChange
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.exemptions import exemption
 from eksguard.snapshot.iam_policy import CNI_POLICY, IamPostureSnapshot, PolicyView
 
@@ -60,22 +65,34 @@ def handle(change: IamChange, aws: Aws, config: Config, ctx: EventContext, now: 
     snap, reason = read(change, aws, ctx.account)
     if snap is None:
         return GuardResult("processed", ctx.event_id, ctx.event_name, f"{reason}: nothing to check")
-    findings = detect(snap)
+    findings = evaluate(Posture(iam=snap), config, EksConfig(), only=rules_for(ctx.event_name, (Family.IAM,)))
     summaries, sent = [], 0
     for finding in findings:
-        arn, tags, image = _resource(finding, snap)
-        exempt = exemption(tags, config.exempt_tag_key, now.date())
-        kind = ActionKind.EXEMPT if exempt.active else ActionKind.ALERT_ONLY
-        note = exempt.note if exempt.active else "; ".join(n for n in ("alert-only rule", exempt.note) if n)
-        rid = str(uuid.uuid5(REMEDIATION_NAMESPACE, f"{ctx.event_id}|{arn}|{finding.rule_id}"))
+        decision = decide(finding, snap, ctx, config, now.date())
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        message = posture_message(finding, kind, arn, rid, ctx, config, note, image)
-        sent += sns.publish(aws, config.alert_topic_arn, message) is not None
+        sent += publish(aws, config.alert_topic_arn, decision.message) is not None
         summaries.append(ActionSummary(finding.rule_id, finding.severity.label, finding.resource_id,
-                                       finding.target_id, kind.value, "unchanged", finding.detail))
+                                       finding.target_id, decision.kind.value, "unchanged", finding.detail))
     return GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(findings), actions=tuple(summaries),
                        alerts_sent=sent)
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: ActionKind  # alert-only or exempt: these rules never change anything
+    note: str
+    message: AlertMessage
+
+
+def decide(finding: Finding, snap: IamPostureSnapshot, ctx: EventContext, config: Config, today: date) -> Decision:
+    """EK-005 / EK-007, from an IAM event or the sweep: exempt or alert only, and the message that says so."""
+    arn, tags, image = _resource(finding, snap)
+    exempt = exemption(tags, config.exempt_tag_key, today)
+    kind = ActionKind.EXEMPT if exempt.active else ActionKind.ALERT_ONLY
+    note = exempt.note if exempt.active else "; ".join(n for n in ("alert-only rule", exempt.note) if n)
+    rid = str(uuid.uuid5(REMEDIATION_NAMESPACE, f"{ctx.event_id}|{arn}|{finding.rule_id}"))
+    return Decision(kind, note, posture_message(finding, kind, arn, rid, ctx, config, note, image))
 
 
 def _resource(finding: Finding, snap: IamPostureSnapshot) -> tuple[str, dict[str, str], dict[str, object] | None]:

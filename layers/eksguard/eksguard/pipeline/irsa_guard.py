@@ -13,14 +13,18 @@ from datetime import datetime
 from typing import Any
 
 from eksguard.alert.irsa import trust_message
+from eksguard.alert.publish import publish
 from eksguard.apply.irsa import DONE, TrustOutcome, apply
-from eksguard.aws import iam, sns
+from eksguard.aws import iam
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.aws.eks_issuers import read_cluster_issuers
 from eksguard.aws.irsa_snapshot import observe, read_snapshot, record, roles_trusting
 from eksguard.config import Config
-from eksguard.detect.irsa import detect
+from eksguard.config_eks import EksConfig
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
 from eksguard.model import EventContext
 from eksguard.parse.envelope import EventError, parse_envelope, skip_reason
 from eksguard.parse.iam import (
@@ -33,7 +37,6 @@ from eksguard.parse.iam import (
 )
 from eksguard.pipeline import iam_posture
 from eksguard.pipeline.result import ActionSummary, GuardResult
-from eksguard.pipeline.sg_guard import RetryableError
 from eksguard.plan.irsa import plan
 from eksguard.snapshot.irsa import (
     ClusterIssuer,
@@ -46,6 +49,11 @@ from eksguard.snapshot.irsa import (
 )
 
 POSTURE_EVENTS = frozenset({"AttachRolePolicy", "PutRolePolicy", "CreatePolicyVersion"})
+
+
+# The rule families the IRSA guard (IAM events) and the issuer refresh (EKS CreateCluster) re-check: their
+# EventBridge rules together match exactly these families' events (tests/unit/test_catalog.py).
+FAMILIES = (Family.IRSA, Family.IAM)
 
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
@@ -136,7 +144,7 @@ def guard_roles(roles: Sequence[Role], aws: Aws, config: Config, ctx: EventConte
     observe(audit, snap, ctx.event_id, ctx.time)
     if only is not None:
         snap = replace(snap, roles=tuple(only(snap)))
-    findings = detect(snap)
+    findings = evaluate(Posture(irsa=snap), config, EksConfig(), only=rules_for(ctx.event_name, (Family.IRSA,)))
     planned = plan(snap, findings, config, ctx.event_id, now.date())
     outcomes = apply(planned.actions, aws, audit, ctx, config)
     alerts = _alert(outcomes, aws, audit, ctx, config)
@@ -162,7 +170,7 @@ def _alert(outcomes: list[TrustOutcome], aws: Aws, audit: AuditStore | None, ctx
     for outcome in (o for o in outcomes if o.should_alert):
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        if sns.publish(aws, config.alert_topic_arn, trust_message(outcome, ctx, config)) is not None:
+        if publish(aws, config.alert_topic_arn, trust_message(outcome, ctx, config)) is not None:
             sent += 1
         if audit is not None and outcome.status == DONE:
             audit.mark_alerted(outcome.action.remediation_id)

@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eksguard.alert import central
-from eksguard.alert.asff import build_finding, is_finding
+from eksguard.alert.asff import build_finding, is_finding, missing_fields
 from eksguard.alert.messages import AlertMessage, ContractError
 from eksguard.alert.slack import build_payload
 from eksguard.aws.clients import Aws
-from eksguard.aws.findings_bus import put_finding
-from eksguard.aws.securityhub import import_findings
+from eksguard.aws.findings_bus import ForwardError, put_event
+from eksguard.aws.securityhub import FindingImportError, import_findings
 from eksguard.config import ConfigError
 
 if TYPE_CHECKING:  # the webhook module needs slack-sdk, which only the notifier function ships
@@ -106,9 +106,17 @@ def handle(body: str, config: NotifierConfig, out: Outputs, now: datetime) -> No
         return NotifyResult("rejected", reason=str(exc))
     exported = config.security_hub_export and is_finding(message)
     if exported:
-        import_findings(out.aws, [build_finding(message, now, config.partition, out.aws.home_region)])
+        finding = build_finding(message, now, config.partition, out.aws.home_region)
+        if missing := missing_fields(finding):
+            raise FindingImportError(f"finding {finding.get('Id')!r} lacks required ASFF field(s): "
+                                     + ", ".join(missing))
+        import_findings(out.aws, [finding])
     if config.findings_bus:
-        put_finding(out.aws, config.findings_bus, message, out.alias())
+        try:
+            put_event(out.aws, config.findings_bus, central.SOURCE, central.DETAIL_TYPE,
+                      central.detail(message, out.alias()))
+        except ForwardError as exc:
+            raise ForwardError(f"finding {message.rule_id} on {message.resource_id} not forwarded: {exc}") from exc
     if out.slack is not None:
         out.slack.post(build_payload(message))
     return NotifyResult("delivered", message.rule_id, message.action, message.resource_id, slack=out.slack is not None,

@@ -1,28 +1,35 @@
-"""Read a whole region once, for the sweep and ``eksguard scan``: every security group with its rules,
-every cluster with its access grants, the launch templates nodes launch from, CloudTrail coverage.
-Reads only: List/Describe/Get calls, paged."""
+"""The posture engine's reads: a whole region (security groups with their rules, clusters with their access
+grants, the launch templates nodes launch from, CloudTrail coverage) and, once per account, the global IAM
+side (every role's trust, the customer policies, the CNI policy's holders). Reads only: List/Describe/Get,
+paged. ``findings`` runs the one catalog over them (``detect.catalog.evaluate``): the scan reports what it
+returns, the sweep plans and applies it, the guards run the same rules on the part their event names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eksguard.aws import ec2
 from eksguard.aws import eks as eks_api
 from eksguard.aws import launch_templates as lt_api
+from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.aws.cloudtrail import read_trail_coverage
+from eksguard.aws.iam_account import read_account_iam
+from eksguard.aws.irsa_snapshot import read_snapshot as read_irsa_snapshot
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
-from eksguard.detect import eks as detect_eks
-from eksguard.detect import sg as detect_sg
+from eksguard.detect.catalog import Posture, evaluate, rule
+from eksguard.detect.rule import Family
 from eksguard.model import Finding
 from eksguard.plan.sg import in_scope
 from eksguard.snapshot.eks import EksSnapshot
-from eksguard.snapshot.sg import SgSnapshot
+from eksguard.snapshot.sg import GroupRole, SgSnapshot
 
 Progress = Callable[[str], None]
+GLOBAL = "global"  # the region label of IAM findings: IAM is one per account, not per region
+NODE_GROUP_ROLES = frozenset({GroupRole.CLUSTER, GroupRole.NODE})
 
 
 def _quiet(step: str) -> None:
@@ -35,6 +42,18 @@ class RegionPosture:
     sg: SgSnapshot
     eks: EksSnapshot
 
+    @property
+    def posture(self) -> Posture:
+        return Posture(sg=self.sg, eks=self.eks)
+
+
+@dataclass(frozen=True)
+class GlobalPosture:
+    posture: Posture
+    # Regions whose clusters could not be read (region -> error): issuers there were not judged stale or live.
+    unreadable_regions: Mapping[str, str]
+    unreadable_roles: tuple[tuple[str, str], ...] = ()
+
 
 def read_region(aws: Aws, region: str, config: Config, progress: Progress = _quiet) -> RegionPosture:
     progress("security groups")
@@ -45,10 +64,12 @@ def read_region(aws: Aws, region: str, config: Config, progress: Progress = _qui
     progress("node groups and launch templates")
     refs = eks_api.read_node_groups(aws, region, names)
     every = lt_api.describe_templates(aws, region, everything=True)
+    node_sgs = {g.group_id for g in sg.groups if g.roles & NODE_GROUP_ROLES}
+    carrying = lt_api.templates_with_groups(aws, region, node_sgs) if node_sgs and every else frozenset()
     used = {r.template_id for r in refs}
     node_templates = {
         i: lt for i, lt in every.items()
-        if i in used or config.scope is Scope.ALL or _tagged_customer_template(lt)
+        if i in used or i in carrying or config.scope is Scope.ALL or _tagged_customer_template(lt)
     }
     templates = lt_api.read_node_templates(aws, region, refs, node_templates)
     progress("CloudTrail")
@@ -62,11 +83,38 @@ def _tagged_customer_template(lt: Mapping[str, Any]) -> bool:
     return lt_api.is_node_tagged(tags) and lt_api.EKS_OWNED_TAG not in tags
 
 
-def sg_findings(posture: RegionPosture, config: Config) -> list[Finding]:
-    """Security-group findings of the groups in scope (Scope=eks: VPCs that host a cluster)."""
-    in_scope_ids = {g.group_id for g in posture.sg.groups if in_scope(g, config)}
-    return [f for f in detect_sg.detect(posture.sg, config) if f.resource_id in in_scope_ids]
+def read_global(aws: Aws, account: str, audit: AuditStore | None = None,
+                progress: Progress = _quiet) -> GlobalPosture:
+    """IAM, once per account: IRSA trusts (with the clusters of every region their issuers name and the OIDC
+    providers they reference) and the IAM posture (EK-005, EK-007)."""
+    progress("IAM roles and policies")
+    iam = read_account_iam(aws, account)
+    roles = iam.irsa_roles
+    partition = roles[0].arn.split(":")[1] if roles else "aws"
+    progress("clusters and OIDC providers of IRSA trusts")
+    irsa, unreadable = read_irsa_snapshot(aws, roles, account, audit, partition)
+    return GlobalPosture(Posture(irsa=irsa, iam=iam.posture), unreadable, iam.unreadable_roles)
 
 
-def eks_findings(posture: RegionPosture, eks_config: EksConfig) -> list[Finding]:
-    return detect_eks.detect(posture.eks, eks_config)
+def findings(posture: Posture, config: Config, eks_config: EksConfig) -> list[Finding]:
+    """Every rule over the posture, security groups narrowed to ``Scope`` as the planner narrows them."""
+    scoped = {g.group_id for g in posture.sg.groups if in_scope(g, config)} if posture.sg else set()
+    return [f for f in evaluate(posture, config, eks_config)
+            if rule(f.rule_id).family is not Family.SECURITY_GROUP or f.resource_id in scoped]
+
+
+def tags_by_resource(region: RegionPosture | None, glob: GlobalPosture | None) -> dict[str, Mapping[str, str]]:
+    """What an exemption tag is read from, by the resource id findings name."""
+    out: dict[str, Mapping[str, str]] = {}
+    if region is not None:
+        out.update({g.group_id: g.tags for g in region.sg.groups})
+        out.update({c.name: c.tags for c in region.eks.clusters})
+        out.update({t.template_id: t.tags for t in region.eks.templates})
+    if glob is not None:
+        roles: Iterable[Any] = glob.posture.irsa.roles if glob.posture.irsa else ()
+        out.update({r.name: r.tags for r in roles})
+        iam = glob.posture.iam
+        if iam is not None:
+            out.update({r.name: r.tags for r in iam.cni_roles})
+            out.update({p.inline_of or p.name: p.tags for p in iam.policies if p.tags})
+    return out

@@ -1,5 +1,6 @@
-"""``eksguard scan``: the read-only posture report. The sweep's reads and rules, and nothing else: no
-plan, no apply, no audit record, no alert."""
+"""``eksguard scan``: the read-only posture report. The sweep's reads and the one catalog, and nothing else: no
+plan, no apply, no audit record, no alert. IAM findings are read and reported once per account (region
+``global``), whatever regions are scanned."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from eksguard.aws.clients import Aws
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.model import Finding, Severity
-from eksguard.pipeline.posture import RegionPosture, eks_findings, read_region, sg_findings
+from eksguard.pipeline.posture import GLOBAL, Progress, read_global, read_region, tags_by_resource
+from eksguard.pipeline.posture import findings as posture_findings
 from eksguard.plan.exemptions import exemption
 
 RegionProgress = Callable[[int, int, str, str], None]
@@ -66,35 +68,33 @@ def fails(findings: Iterable[ScanFinding], threshold: Severity) -> bool:
 
 
 def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig, today: date,
-         progress: RegionProgress | None = None) -> ScanReport:
+         progress: RegionProgress | None = None, include_global: bool = True) -> ScanReport:
+    """Every rule family over each region, and the account's IAM side once (region ``global``)."""
     account = aws.account_id()
     findings: list[ScanFinding] = []
     trails: list[RegionTrail] = []
-    for index, region in enumerate(regions, 1):
-        def step(what: str, index: int = index, region: str = region) -> None:
-            if progress is not None:
-                progress(index, len(regions), region, what)
+    steps = len(regions) + include_global
 
-        posture = read_region(aws, region, config, step)
-        tags = _tags(posture)
-        for f in [*sg_findings(posture, config), *eks_findings(posture, eks_config)]:
-            exempt = exemption(tags.get(f.resource_id, {}), config.exempt_tag_key, today).active
-            findings.append(_scan_finding(account, region, f, exempt))
-        if posture.eks.trail is not None:
-            trails.append(RegionTrail(region, posture.eks.trail.logging_trails))
+    def step(index: int, region: str) -> Progress:
+        return lambda what: progress(index, steps, region, what) if progress is not None else None
+
+    for index, region in enumerate(regions, 1):
+        read = read_region(aws, region, config, step(index, region))
+        findings += _labelled(account, region, posture_findings(read.posture, config, eks_config),
+                              tags_by_resource(read, None), config, today)
+        if read.eks.trail is not None:
+            trails.append(RegionTrail(region, read.eks.trail.logging_trails))
+    if include_global:
+        glob = read_global(aws, account, None, step(steps, GLOBAL))
+        findings += _labelled(account, GLOBAL, posture_findings(glob.posture, config, eks_config),
+                              tags_by_resource(None, glob), config, today)
     ordered = sorted(findings, key=lambda f: (-Severity.parse(f.severity), f.region, f.rule_id, f.resource_id,
                                               f.target_id or ""))
     return ScanReport(account, tuple(regions), tuple(ordered), tuple(trails))
 
 
-def _tags(posture: RegionPosture) -> dict[str, Mapping[str, str]]:
-    out: dict[str, Mapping[str, str]] = {g.group_id: g.tags for g in posture.sg.groups}
-    out.update({c.name: c.tags for c in posture.eks.clusters})
-    out.update({t.template_id: t.tags for t in posture.eks.templates})
-    return out
-
-
-def _scan_finding(account: str, region: str, f: Finding, exempt: bool) -> ScanFinding:
-    return ScanFinding(account, region, f.rule_id, f.severity.label, f.title, f.resource_id, f.target_id, f.detail,
-                       exempt)
-
+def _labelled(account: str, region: str, found: Iterable[Finding], tags: Mapping[str, Mapping[str, str]],
+              config: Config, today: date) -> list[ScanFinding]:
+    return [ScanFinding(account, region, f.rule_id, f.severity.label, f.title, f.resource_id, f.target_id, f.detail,
+                        exemption(tags.get(f.resource_id, {}), config.exempt_tag_key, today).active)
+            for f in found]

@@ -7,24 +7,26 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from eksguard.alert.messages import AlertMessage, security_group_arn
+from eksguard.alert.publish import publish
+from eksguard.alert.sg import build_message
 from eksguard.apply.sg import SgOutcome, apply
-from eksguard.aws import ec2, sns
+from eksguard.aws import ec2
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
-from eksguard.detect.sg import detect
-from eksguard.model import ActionKind, EventContext
+from eksguard.config_eks import EksConfig
+from eksguard.detect.catalog import Posture, evaluate, rules_for
+from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
+from eksguard.model import EventContext
 from eksguard.parse.ec2 import SG_EVENTS, parse_sg_change
 from eksguard.parse.envelope import EventError, is_eks_service_role, parse_envelope, skip_reason
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.sg import plan
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
 
-
-class RetryableError(RuntimeError):
-    """Something a later retry may fix (throttling, audit table down): re-raised so Lambda retries
-    the event and, after its retries, parks it in the dead-letter queue. Alerts were sent first."""
+# The rule families this guard re-checks; its EventBridge rule matches exactly their events (test_catalog.py).
+FAMILIES = (Family.SECURITY_GROUP,)
 
 
 def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
@@ -57,7 +59,8 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
     if not snapshot.groups:
         return GuardResult("processed", ctx.event_id, ctx.event_name,
                            "security group no longer exists: nothing to do")
-    findings = detect(snapshot, config)
+    findings = evaluate(Posture(sg=snapshot), config, EksConfig(),
+                        only=rules_for(ctx.event_name, FAMILIES))
     planned = plan(snapshot, findings, config, ctx.event_id, now.date())
     audit = AuditStore(aws, config.audit_table) if any(a.revoke for a in planned.actions) else None
     outcomes = apply(planned.actions, aws, audit, ctx, config)
@@ -81,55 +84,11 @@ def _alert(outcomes: list[SgOutcome], aws: Aws, audit: AuditStore | None, ctx: E
             continue
         if not config.alert_topic_arn:
             raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-        sns.publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
+        publish(aws, config.alert_topic_arn, build_message(outcome, ctx, config))
         sent += 1
         if audit is not None and outcome.status == "revoked":
             audit.mark_alerted(outcome.action.remediation_id)
     return sent
-
-
-def build_message(outcome: SgOutcome, ctx: EventContext, config: Config) -> AlertMessage:
-    action, finding = outcome.action, outcome.action.finding
-    rule = action.rule
-    before = dict(rule.image) if rule else _group_image(action)
-    after = None if outcome.status == "revoked" else before
-    verb = {
-        ActionKind.REVOKED: f"revoked {rule.describe() if rule else ''}",
-        ActionKind.FAILED: f"FAILED to revoke {rule.describe() if rule else ''}: {outcome.error}",
-        ActionKind.EXEMPT: f"left it alone ({action.note})",
-        ActionKind.ALERT_ONLY: f"changed nothing ({action.note})",
-    }.get(outcome.kind, outcome.kind.value)
-    return AlertMessage(
-        rule_id=finding.rule_id,
-        severity=finding.severity.label,
-        title=finding.title,
-        resource_id=finding.resource_id,
-        resource_arn=security_group_arn(ctx.region, ctx.account, finding.resource_id),
-        account=ctx.account,
-        region=ctx.region,
-        mode=config.mode.value,
-        action=outcome.kind.value,
-        remediation_id=action.remediation_id,
-        event_id=ctx.event_id,
-        actor=ctx.actor,
-        time=ctx.time,
-        before=before,
-        after=after,
-        summary=f"{finding.rule_id} on {action.group.name or action.group.group_id} "
-                f"({finding.resource_id}) after {ctx.event_name} by {ctx.actor}: eksguard {verb.strip()}.",
-        detail=finding.detail,
-        related_rules=tuple(f.rule_id for f in action.related),
-        error=outcome.error,
-        target_id=finding.target_id or "",
-        how_to_exempt=f"tag {finding.resource_id} with {config.exempt_tag_key}=true or "
-                      f"{config.exempt_tag_key}=YYYY-MM-DD",
-    )
-
-
-def _group_image(action: Any) -> dict[str, Any]:
-    group = action.group
-    return {"GroupId": group.group_id, "GroupName": group.name, "VpcId": group.vpc_id,
-            "Rules": [dict(r.image) for r in group.rules]}
 
 
 def _summary(outcome: SgOutcome) -> ActionSummary:

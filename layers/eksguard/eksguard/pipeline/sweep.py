@@ -7,7 +7,6 @@ never produce one: the sweep is what catches them."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,19 +16,25 @@ from typing import Any
 
 from eksguard import clock
 from eksguard.alert import eks as eks_alert
-from eksguard.alert.dedupe import StormSettings
+from eksguard.alert.dedupe import NO_STORM_WINDOW
 from eksguard.alert.messages import AlertMessage
+from eksguard.alert.publish import publish, publish_batch
+from eksguard.alert.sg import build_message as sg_message
+from eksguard.alert.sweep import summary_message
 from eksguard.apply import eks as apply_eks
 from eksguard.apply import sg as apply_sg
-from eksguard.aws import sns
+from eksguard.arn import partition_in, partition_of
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
-from eksguard.detect import sg as detect_sg
-from eksguard.model import ActionKind, EventContext, Finding, Severity
-from eksguard.pipeline import cluster_guard, sg_guard, sweep_irsa
-from eksguard.pipeline.posture import Progress, RegionPosture, eks_findings, read_region
+from eksguard.detect import catalog
+from eksguard.detect.catalog import evaluate
+from eksguard.detect.rule import Family
+from eksguard.errors import RetryableError
+from eksguard.model import ActionKind, EventContext, Finding
+from eksguard.pipeline import cluster_guard, iam_posture, sweep_irsa
+from eksguard.pipeline.posture import GlobalPosture, Progress, RegionPosture, read_global, read_region
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
@@ -37,10 +42,10 @@ from eksguard.plan import sg as plan_sg
 # Independent revokes (one batch per group and direction) run side by side; the clients' adaptive
 # retries keep the burst inside EC2's request-rate limits.
 REVOKE_WORKERS = 4
-# The sweep has its own "new or changed" filter; an alert-storm window (tuned for bursts of events)
-# must not fold a changed finding, or one sweep's summary, into the previous sweep's alerts.
-NO_STORM_WINDOW = StormSettings(window_seconds=0)
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+# Every family the sweep evaluates (IRSA and IAM only in the stack where IAM rules live): a rule of any other
+# family must be reached by some guard's events, or tests/unit/test_catalog.py fails.
+SWEPT_FAMILIES = frozenset({Family.SECURITY_GROUP, Family.CLUSTER, Family.CLOUDTRAIL, Family.IRSA, Family.IAM})
 
 
 class SweepError(ValueError):
@@ -65,20 +70,26 @@ class Item:
 
 def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: Aws, now: datetime,
            progress: Progress | None = None, iam_roles: bool = False) -> GuardResult:
-    """``iam_roles``: also sweep IRSA trust policies (only the stack where IAM rules are deployed does)."""
+    """``iam_roles``: also sweep the account's IAM side, IRSA trusts and IAM posture (only the stack where the IAM
+    rules are deployed does: IAM is global)."""
     try:
         ctx = sweep_context(raw, aws, now)
     except SweepError as exc:
         return GuardResult("rejected", reason=str(exc))
     if not config.alert_topic_arn:
-        raise sg_guard.RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
-    posture = read_region(aws, ctx.region, config, progress or (lambda _: None))
+        raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
+    step = progress or (lambda _: None)
+    region = read_region(aws, ctx.region, config, step)
     audit = AuditStore(aws, config.audit_table)
-    items = _security_groups(posture, aws, audit, ctx, config, now) + _clusters(posture, aws, audit, ctx, config,
-                                                                                eks_config, now)
-    if iam_roles:
-        (progress or (lambda _: None))("IRSA roles")
-        items += _irsa(aws, audit, ctx, config, now)
+    found = by_family(evaluate(region.posture, config, eks_config))
+    items = (_security_groups(region, found[Family.SECURITY_GROUP], aws, audit, ctx, config, now)
+             + _clusters(region, found[Family.CLUSTER] + found[Family.CLOUDTRAIL], aws, audit, ctx, config,
+                         eks_config, now))
+    if iam_roles:  # IAM is global: only the stack where the IAM rules live sweeps it, once per account
+        glob = read_global(aws, ctx.account, audit, step)
+        found_global = by_family(evaluate(glob.posture, config, eks_config))
+        items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
+        items += _iam(glob, found_global[Family.IAM], ctx, config, now)
 
     previous = audit.sweep_state(ctx.region)
     to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
@@ -88,20 +99,22 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
 
     changed = {i.message.remediation_id for i in to_alert if i.status in ("revoked", "applied", sweep_irsa.DONE)}
     # Ten alerts per call: a first sweep of a big account can have thousands of findings.
-    sent = sns.publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted)
+    sent = publish_batch(aws, config.alert_topic_arn, [i.message for i in to_alert], alerted)
     open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
     resolved = [fp for fp in previous if fp not in open_now]
     audit.save_sweep_state(ctx.region, open_now, resolved)
     counts = _counts(items, to_alert, previous, resolved)
-    sns.publish(aws, config.alert_topic_arn, summary_message(ctx, config, counts), storm=NO_STORM_WINDOW)
+    # The sweep has its own "new or changed" filter: a storm window must not fold this sweep's summary
+    # into the previous one's.
+    publish(aws, config.alert_topic_arn, summary_message(ctx, config, counts), storm=NO_STORM_WINDOW)
     result = GuardResult("processed", ctx.event_id, ctx.event_name, findings=len(items),
                          actions=tuple(i.summary for i in to_alert), alerts_sent=sent + 1, extra=counts)
-    for cluster in posture.eks.clusters:
+    for cluster in region.eks.clusters:
         if cluster.issuer:  # the issuer history also learns clusters whose CreateCluster event was missed
             audit.record_cluster_issuer(ctx.region, cluster.name, cluster.issuer, cluster.arn, ctx.time, ctx.event_id)
     failed = [i for i in items if i.retryable]
     if failed:
-        raise sg_guard.RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry")
+        raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry")
     return result
 
 
@@ -121,12 +134,20 @@ def sweep_context(raw: Mapping[str, Any], aws: Aws, now: datetime) -> EventConte
     return EventContext(event_id=event_id, event_name="ScheduledSweep", source="aws.events",
                         account=str(raw.get("account") or aws.account_id()), region=str(region),
                         time=str(raw.get("time") or clock.stamp(now)),
-                        actor=f"eksguard sweep ({rules[0] if rules else 'manual run'})")
+                        actor=f"eksguard sweep ({rules[0] if rules else 'manual run'})",
+                        partition=partition_in(rules[0] if rules else None) or partition_of(str(region)))
 
 
-def _security_groups(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
-                     now: datetime) -> list[Item]:
-    planned = plan_sg.plan(posture.sg, detect_sg.detect(posture.sg, config), config, ctx.event_id, now.date())
+def by_family(findings: Sequence[Finding]) -> dict[Family, list[Finding]]:
+    out: dict[Family, list[Finding]] = {f: [] for f in Family}
+    for finding in findings:
+        out[catalog.rule(finding.rule_id).family].append(finding)
+    return out
+
+
+def _security_groups(region: RegionPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore,
+                     ctx: EventContext, config: Config, now: datetime) -> list[Item]:
+    planned = plan_sg.plan(region.sg, findings, config, ctx.event_id, now.date())
     by_group: dict[str, list[plan_sg.SgAction]] = {}
     for action in planned.actions:
         by_group.setdefault(action.group.group_id, []).append(action)
@@ -137,7 +158,7 @@ def _security_groups(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: E
     return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("revoked", "failed"),
                   resolved=o.status == "revoked", retryable=o.retryable,
                   note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
-                  message=sg_guard.build_message(o, ctx, config), summary=_sg_summary(o))
+                  message=sg_message(o, ctx, config), summary=_sg_summary(o))
             for o in outcomes if o.should_alert]
 
 
@@ -148,10 +169,9 @@ def _sg_summary(o: apply_sg.SgOutcome) -> ActionSummary:
                          related_rules=tuple(r.rule_id for r in o.action.related), error=o.error)
 
 
-def _clusters(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventContext, config: Config,
-              eks_config: EksConfig, now: datetime) -> list[Item]:
-    findings = eks_findings(posture, eks_config)
-    actions = plan_eks.plan(posture.eks, findings, config, eks_config, ctx.event_id, now.date())
+def _clusters(region: RegionPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore, ctx: EventContext,
+              config: Config, eks_config: EksConfig, now: datetime) -> list[Item]:
+    actions = plan_eks.plan(region.eks, findings, config, eks_config, ctx.event_id, now.date())
     outcomes = apply_eks.apply(actions, aws, audit, ctx, config)
     return [_item(o.action.finding, o.kind, o.status, changed=o.status in ("applied", "failed"),
                   resolved=o.status in ("applied", "duplicate"), retryable=o.retryable, note=o.action.note,
@@ -159,8 +179,11 @@ def _clusters(posture: RegionPosture, aws: Aws, audit: AuditStore, ctx: EventCon
             for o in outcomes if o.should_alert]
 
 
-def _irsa(aws: Aws, audit: AuditStore, ctx: EventContext, config: Config, now: datetime) -> list[Item]:
-    swept = sweep_irsa.sweep_roles(aws, audit, ctx, config, now.date())
+def _irsa(glob: GlobalPosture, findings: Sequence[Finding], aws: Aws, audit: AuditStore, ctx: EventContext,
+          config: Config, now: datetime) -> list[Item]:
+    if glob.posture.irsa is None:
+        return []
+    swept = sweep_irsa.sweep_roles(glob.posture.irsa, findings, aws, audit, ctx, config, now.date())
     return [_item(o.action.finding, o.kind, o.status, changed=sweep_irsa.changed(o), resolved=sweep_irsa.resolved(o),
                   retryable=o.retryable, note=f"{o.action.note} {sorted(f.rule_id for f in o.action.related)}",
                   message=message, summary=ActionSummary(
@@ -169,6 +192,21 @@ def _irsa(aws: Aws, audit: AuditStore, ctx: EventContext, config: Config, now: d
                       status=o.status, detail=o.action.finding.detail,
                       related_rules=tuple(f.rule_id for f in o.action.related), error=o.error))
             for o, message in zip(swept.outcomes, swept.messages, strict=True)]
+
+
+def _iam(glob: GlobalPosture, findings: Sequence[Finding], ctx: EventContext, config: Config,
+         now: datetime) -> list[Item]:
+    """EK-005, EK-007: alert only, the same decision and message as the IRSA guard's on an IAM event."""
+    if glob.posture.iam is None:
+        return []
+    items = []
+    for finding in findings:
+        decision = iam_posture.decide(finding, glob.posture.iam, ctx, config, now.date())
+        items.append(_item(finding, decision.kind, "unchanged", changed=False, resolved=False, retryable=False,
+                           note=decision.note, message=decision.message, summary=ActionSummary(
+                               finding.rule_id, finding.severity.label, finding.resource_id, finding.target_id,
+                               decision.kind.value, "unchanged", finding.detail)))
+    return items
 
 
 def _item(finding: Finding, kind: ActionKind, status: str, changed: bool, resolved: bool, retryable: bool,
@@ -205,22 +243,3 @@ def _counts(items: Sequence[Item], alerted: Sequence[Item], previous: Mapping[st
         "failed": sum(1 for i in items if i.status == "failed"),
         "resolved_since_last_sweep": len(list(resolved)),
     }
-
-
-def summary_message(ctx: EventContext, config: Config, counts: Mapping[str, Any]) -> AlertMessage:
-    worst = max((Severity.parse(s) for s in counts["by_severity"]), default=Severity.INFO)
-    by_sev = ", ".join(f"{n} {s}" for s, n in counts["by_severity"].items()) or "none"
-    by_rule = ", ".join(f"{r} {n}" for r, n in counts["by_rule"].items()) or "none"
-    return AlertMessage(
-        rule_id="SWEEP", severity=worst.label, title=f"eksguard sweep of {ctx.region}",
-        resource_id=f"sweep:{ctx.region}", resource_arn="", account=ctx.account, region=ctx.region,
-        mode=config.mode.value, action=ActionKind.ALERT_ONLY.value, remediation_id="", event_id=ctx.event_id,
-        actor=ctx.actor, time=ctx.time, before=None, after=None,
-        summary=f"Sweep of {ctx.region}: {counts['open']} open finding(s) ({by_sev}); by rule: {by_rule}; "
-                f"{counts['new']} new, {counts['changed']} changed, {counts['remediated']} remediated, "
-                f"{counts['failed']} failed, {counts['resolved_since_last_sweep']} resolved since the last sweep.",
-        detail=json.dumps(counts, sort_keys=True),
-        target_id=ctx.event_id,
-        extra=dict(counts),
-    )
-

@@ -4,13 +4,15 @@ EK-004 (with EnforceImdsv2) ever change anything; everything else alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from eksguard.config import Config, Mode
 from eksguard.config_eks import EksConfig
+from eksguard.detect import catalog
+from eksguard.detect.rule import Rule
 from eksguard.model import ActionKind, Finding
 from eksguard.plan.exemptions import exemption
 from eksguard.plan.sg import remediation_id
@@ -90,32 +92,67 @@ def _decide(snap: EksSnapshot, finding: Finding, config: Config, eks: EksConfig,
                      "; ".join(n for n in (note, exempt.note) if n))
 
 
+Fix = Callable[[Finding, ClusterPosture | None, NodeTemplate | None, EksConfig], tuple[Change | None, str]]
+
+
 def _change(finding: Finding, cluster: ClusterPosture | None, template: NodeTemplate | None,
             eks: EksConfig) -> tuple[Change | None, ActionKind, str]:
-    rule = finding.rule_id
-    if rule in ("EK-001", "EK-002") and cluster is not None and cluster.status != "ACTIVE":
+    """The change the rule's catalog action asks for, or None and why not."""
+    action = catalog.rule(finding.rule_id).action
+    fix = FIXES.get(action) if action is not None else None
+    if action is None or fix is None:
+        return None, ActionKind.ALERT_ONLY, "alert-only rule"
+    if cluster is not None and cluster.status != "ACTIVE":
         # EKS refuses updates until the cluster is ACTIVE (creating, updating): the sweep applies it then.
         return None, ActionKind.ALERT_ONLY, f"cluster is {cluster.status}: the next sweep fixes it once ACTIVE"
-    if rule == "EK-001" and cluster is not None:
-        if not eks.trusted_cidrs:
-            return None, ActionKind.ALERT_ONLY, "TrustedCidrs is not set: alert only"
-        # Nodes reach a restricted public endpoint only from the trusted ranges: keep them working
-        # through the private endpoint, turned on in the same update.
-        return (EndpointChange(cluster.name, True, True, eks.trusted_cidrs), ActionKind.RESTRICTED_ENDPOINT, "")
-    if rule == "EK-002" and cluster is not None:
-        enabled = tuple(t for t in ALL_LOG_TYPES if t in cluster.logging_enabled | REQUIRED_LOG_TYPES)
-        return LoggingChange(cluster.name, enabled), ActionKind.ENABLED_LOGGING, ""
-    if rule == "EK-004" and template is not None:
-        if not eks.enforce_imdsv2:
-            return None, ActionKind.ALERT_ONLY, f"EnforceImdsv2 is off: alert only; fix: {fix_command(template)}"
-        if not template.node_groups:
-            return None, ActionKind.ALERT_ONLY, "no managed node group uses this template: alert only"
-        options = {**template.image, "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
-        change = TemplateChange(template.template_id, template.version, options,
-                                set_default=any(n.follows_default for n in template.node_groups),
-                                description=VERSION_MARK.format(source=template.version))
-        return change, ActionKind.NEW_LAUNCH_TEMPLATE_VERSION, ""
-    return None, ActionKind.ALERT_ONLY, "alert-only rule"
+    change, refusal = fix(finding, cluster, template, eks)
+    return change, action if change is not None else ActionKind.ALERT_ONLY, refusal
+
+
+def _restrict_endpoint(finding: Finding, cluster: ClusterPosture | None, template: NodeTemplate | None,
+                       eks: EksConfig) -> tuple[Change | None, str]:
+    if cluster is None:
+        return None, "cluster not read"
+    if not eks.trusted_cidrs:
+        return None, "TrustedCidrs is not set: alert only"
+    # Nodes reach a restricted public endpoint only from the trusted ranges: keep them working through the
+    # private endpoint, turned on in the same update.
+    return EndpointChange(cluster.name, True, True, eks.trusted_cidrs), ""
+
+
+def _enable_logging(finding: Finding, cluster: ClusterPosture | None, template: NodeTemplate | None,
+                    eks: EksConfig) -> tuple[Change | None, str]:
+    if cluster is None:
+        return None, "cluster not read"
+    return LoggingChange(cluster.name, tuple(t for t in ALL_LOG_TYPES
+                                             if t in cluster.logging_enabled | REQUIRED_LOG_TYPES)), ""
+
+
+def _require_imdsv2(finding: Finding, cluster: ClusterPosture | None, template: NodeTemplate | None,
+                    eks: EksConfig) -> tuple[Change | None, str]:
+    if template is None:
+        return None, "a node, not a launch template: change its metadata options or replace it"
+    if not eks.enforce_imdsv2:
+        return None, f"EnforceImdsv2 is off: alert only; fix: {fix_command(template)}"
+    if not template.node_groups:
+        return None, "no managed node group uses this template: alert only"
+    options = {**template.image, "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+    return TemplateChange(template.template_id, template.version, options,
+                          set_default=any(n.follows_default for n in template.node_groups),
+                          description=VERSION_MARK.format(source=template.version)), ""
+
+
+# The planner's dispatch: the catalog's enforce action of a rule -> how to change the resource. A rule whose
+# action has no entry here fails tests/unit/test_catalog.py instead of silently becoming alert-only.
+FIXES: Mapping[ActionKind, Fix] = {
+    ActionKind.RESTRICTED_ENDPOINT: _restrict_endpoint,
+    ActionKind.ENABLED_LOGGING: _enable_logging,
+    ActionKind.NEW_LAUNCH_TEMPLATE_VERSION: _require_imdsv2,
+}
+
+
+def remediates(rule: Rule) -> bool:
+    return rule.action in FIXES
 
 
 def fix_command(template: NodeTemplate, version: int | str | None = None) -> str:

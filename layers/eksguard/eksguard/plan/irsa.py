@@ -5,12 +5,14 @@ per rule id for what is left, in the mode and exemption state of the role."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from eksguard.config import Config, Mode
+from eksguard.detect import catalog
+from eksguard.detect.rule import Rule
 from eksguard.model import ActionKind, Finding
 from eksguard.plan.exemptions import exemption
 from eksguard.plan.trust_edit import Edit, apply_edits, check
@@ -55,6 +57,29 @@ def never_touch(role: Role, config: Config) -> str | None:
     return None
 
 
+def _pin_aud(stmt: int, issuer: str, ev: Mapping[str, Any]) -> Edit:
+    return Edit(stmt, "pin-aud", issuer)
+
+
+def _pin_sub(stmt: int, issuer: str, ev: Mapping[str, Any]) -> Edit:
+    return Edit(stmt, "pin-sub", issuer, subs=tuple(ev["subs"]))
+
+
+def _move_issuer(stmt: int, issuer: str, ev: Mapping[str, Any]) -> Edit:
+    return Edit(stmt, "move-issuer", issuer, new_issuer=ev["new_issuer"], new_provider=ev["new_provider"])
+
+
+# The planner's dispatch: which trust edit fixes a finding of each remediable rule (catalog action
+# rewrote-trust). tests/unit/test_catalog.py fails when a remediable rule has no edit here.
+EDITS: Mapping[str, Callable[[int, str, Mapping[str, Any]], Edit]] = {
+    "IR-001": _pin_aud, "IR-002": _pin_sub, "IR-003": _pin_sub, "IR-005": _move_issuer,
+}
+
+
+def remediates(rule: Rule) -> bool:
+    return rule.action is ActionKind.REWROTE_TRUST and rule.rule_id in EDITS
+
+
 def edits_for(findings: Iterable[Finding]) -> tuple[tuple[Edit, ...], tuple[Finding, ...]]:
     """The edits remediable findings ask for, and the findings those edits fix."""
     edits: dict[tuple[int, str, str], Edit] = {}
@@ -62,17 +87,11 @@ def edits_for(findings: Iterable[Finding]) -> tuple[tuple[Edit, ...], tuple[Find
     for f in findings:
         ev = dict(f.evidence)
         stmt, issuer = ev.get("statement"), ev.get("issuer")
-        if not f.remediable or not isinstance(stmt, int) or not isinstance(issuer, str):
+        make = EDITS.get(f.rule_id) if catalog.rule(f.rule_id).action is ActionKind.REWROTE_TRUST else None
+        if not f.remediable or make is None or not isinstance(stmt, int) or not isinstance(issuer, str):
             continue
-        if f.rule_id == "IR-001":
-            edits[(stmt, issuer, "pin-aud")] = Edit(stmt, "pin-aud", issuer)
-        elif f.rule_id in ("IR-002", "IR-003"):
-            edits[(stmt, issuer, "pin-sub")] = Edit(stmt, "pin-sub", issuer, subs=tuple(ev["subs"]))
-        elif f.rule_id == "IR-005":
-            edits[(stmt, issuer, "move")] = Edit(stmt, "move-issuer", issuer, new_issuer=ev["new_issuer"],
-                                                 new_provider=ev["new_provider"])
-        else:
-            continue
+        edit = make(stmt, issuer, ev)
+        edits[(stmt, issuer, edit.kind)] = edit
         fixed.append(f)
     return tuple(edits.values()), tuple(fixed)
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from eksguard.config import Config, Mode, Scope
+from eksguard.detect import catalog
+from eksguard.detect.rule import Rule
 from eksguard.model import ActionKind, Finding
 from eksguard.plan.exemptions import exemption
 from eksguard.snapshot.sg import GroupRole, SecurityGroup, SgRule, SgSnapshot
@@ -46,6 +48,11 @@ class SgAction:
 class SgPlan:
     actions: tuple[SgAction, ...]
     out_of_scope: tuple[Finding, ...] = ()
+
+
+def remediates(rule: Rule) -> bool:
+    """Every security-group remediation is the same: revoke the one offending rule by its id."""
+    return rule.action is ActionKind.REVOKED
 
 
 def remediation_id(event_id: str, finding: Finding) -> str:
@@ -99,7 +106,7 @@ def _decide(group: SecurityGroup, rule: SgRule | None, primary: Finding, related
     exempt = exemption(group.tags, config.exempt_tag_key, today)
     if exempt.active:
         return SgAction(rid, ActionKind.EXEMPT, primary, related, group, rule, exempt.note)
-    remediable = any(f.remediable for f in (primary, *related))
+    remediable = any(f.remediable and remediates(catalog.rule(f.rule_id)) for f in (primary, *related))
     refusal = never_touch(group, rule)
     if config.mode is Mode.ENFORCE and remediable and refusal is None:
         return SgAction(rid, ActionKind.REVOKED, primary, related, group, rule, exempt.note)

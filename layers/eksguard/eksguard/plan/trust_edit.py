@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eksguard.detect.irsa import like_match
 from eksguard.snapshot.irsa import (
     STS_AUDIENCE,
     Condition,
     Statement,
     TrustPolicyError,
+    like_match,
     parse_trust,
     provider_issuer,
 )

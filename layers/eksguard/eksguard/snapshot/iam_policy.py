@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eksguard.detect.irsa import like_match
-from eksguard.snapshot.irsa import SA_TAG, Role, sa_from_tag, service_account_sub
+from eksguard.snapshot.irsa import SA_TAG, Role, like_match, sa_from_tag, service_account_sub
 
 CNI_POLICY = "AmazonEKS_CNI_Policy"
 AWS_NODE_SUB = service_account_sub("kube-system", "aws-node")

@@ -31,6 +31,12 @@ class TrustPolicyError(ValueError):
     """A document that is not a trust policy eksguard can reason about."""
 
 
+def like_match(pattern: str, value: str) -> bool:
+    """IAM StringLike: ``*`` any run of characters, ``?`` one character, nothing else special."""
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
 def eks_issuer(text: str) -> str | None:
     """``oidc.eks.<region>.amazonaws.com/id/<ID>`` (as written, without scheme) or None for other issuers."""
     match = _ISSUER.match(text.strip())

@@ -1,83 +1,29 @@
-"""Roll back one remediation from its audit record, dispatching on the record's ``resource_type``.
-
-A rollback restores the before-image exactly, then keeps the guard from undoing the restore: the
-resource gets the exemption tag with a date ``EXEMPT_DAYS`` out (set *before* the restore, so the event
-the restore produces already finds the resource exempt). The rollback is an audit record of its own,
-and an alert (``rolled-back``, or ``failed``).
-"""
+"""Roll back a trust rewrite: put the whole previous trust document back, after tagging the role exempt for
+a while so the IRSA guard does not rewrite the restore again."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksguard.alert.irsa import rollback_message
-from eksguard.apply import rollback_sg
+from eksguard.alert.publish import publish
+from eksguard.alert.rollback import rollback_message
 from eksguard.apply.irsa import DONE as TRUST_DONE
 from eksguard.apply.irsa import RESOURCE_TYPE as TRUST
-from eksguard.aws import iam, sns
+from eksguard.aws import iam
 from eksguard.aws.audit import AuditRecord, AuditStore
 from eksguard.aws.clients import Aws, error_code
+from eksguard.pipeline.rollback_model import EXEMPT_DAYS, RollbackError, RollbackRequest, RollbackResult
 
-EXEMPT_DAYS = 7
+RESOURCE_TYPE = TRUST
 ROLLBACK_NAMESPACE = uuid.UUID("9a4c2d1e-6b3f-4e8a-a5c7-1f0e2d3b4c59")
 
 
-class RollbackError(RuntimeError):
-    """The rollback cannot be done as asked; nothing was changed. The message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class RollbackRequest:
-    remediation_id: str
-    actor: str
-    today: date
-    time: str  # ISO-8601 UTC, for the records
-    exempt_tag_key: str = "eksguard:exempt"
-    alert_topic_arn: str = ""
-    dry_run: bool = False
-    force: bool = False  # restore even though the resource changed after eksguard's change
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    remediation_id: str
-    resource_type: str
-    resource_id: str
-    status: str  # rolled-back | would-roll-back | already-restored | failed
-    rollback_id: str | None = None
-    restored: Mapping[str, Any] | None = None  # the before-image put back (or that would be)
-    replaced: Mapping[str, Any] | None = None  # what the resource held just before
-    exempt_until: str | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-Restorer = Callable[[Aws, AuditStore, Mapping[str, Any], RollbackRequest], RollbackResult]
-
-
-def rollback(aws: Aws, audit: AuditStore, request: RollbackRequest) -> RollbackResult:
-    record = audit.get(request.remediation_id)
-    if record is None:
-        raise RollbackError(f"no remediation {request.remediation_id} in the audit table")
-    kind = str(record.get("resource_type") or "")
-    restorer = RESTORERS.get(kind)
-    if restorer is None:
-        raise RollbackError(f"remediation {request.remediation_id} is of resource type {kind!r}, which eksguard "
-                            f"cannot roll back (known: {', '.join(sorted(RESTORERS))})")
-    if not request.dry_run and not request.alert_topic_arn:
-        raise RollbackError("no alert topic: a rollback is always alerted (pass --alert-topic-arn or --stack-name)")
-    return restorer(aws, audit, record, request)
-
-
-def _restore_trust(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: RollbackRequest) -> RollbackResult:
+def restore(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: RollbackRequest) -> RollbackResult:
     rid, name = request.remediation_id, str(record.get("resource_id"))
     before, written = record.get("before_image"), record.get("after_image")
     if record.get("outcome") == "rolled-back":
@@ -120,9 +66,9 @@ def _restore_trust(aws: Aws, audit: AuditStore, record: Mapping[str, Any], reque
     if not error:  # the remediation itself now reads as undone (its after-image is kept for the record)
         audit.finish(rid, "rolled-back", written if isinstance(written, dict) else None)
     note = f"role {name} tagged {request.exempt_tag_key}={until} so eksguard leaves the restored trust alone"
-    sns.publish(aws, request.alert_topic_arn, rollback_message(
+    publish(aws, request.alert_topic_arn, rollback_message(
         record, rollback_id, status, error, dict(role.document), None if error else before, request.actor,
-        request.time, note))
+        request.time, note), request.storm)
     return RollbackResult(rid, TRUST, name, status, rollback_id, before, dict(role.document), until, error)
 
 
@@ -137,9 +83,3 @@ def _put_back_tag(aws: Aws, role: str, key: str, previous: str | None) -> str:
     except ClientError as exc:
         return f"; and the tag {key} could not be put back ({error_code(exc)}): check it on role {role}"
     return ""
-
-
-RESTORERS: dict[str, Restorer] = {
-    TRUST: _restore_trust,
-    rollback_sg.RESOURCE_TYPE: rollback_sg.restore,
-}

@@ -11,13 +11,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from eksguard.alert.irsa import rollback_message
-from eksguard.aws import ec2, ec2_restore, sns
+from eksguard.alert.publish import publish
+from eksguard.alert.rollback import rollback_message
+from eksguard.aws import ec2, ec2_restore
 from eksguard.aws.audit import AuditRecord, AuditStore
 from eksguard.aws.clients import Aws, error_code
+from eksguard.pipeline.rollback_model import EXEMPT_DAYS, RollbackError, RollbackRequest, RollbackResult
 
 RESOURCE_TYPE = "security-group-rule"
-EXEMPT_DAYS = 7
 ROLLBACK_NAMESPACE = uuid.UUID("3d1b7f2a-8c4e-4a9b-b6d5-2e7f0c1a9b84")
 
 
@@ -28,10 +29,7 @@ def same_rule(image: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
         current.get("ReferencedGroupInfo") or {}).get("GroupId")
 
 
-def restore(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: Any) -> Any:
-    """A ``Restorer`` for apply/rollback.py (request: RollbackRequest; returns RollbackResult)."""
-    from eksguard.apply.rollback import RollbackError, RollbackResult
-
+def restore(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: RollbackRequest) -> RollbackResult:
     rid, group_id = request.remediation_id, str(record.get("resource_id"))
     image, region = record.get("before_image"), str(record.get("region", ""))
     if record.get("outcome") == "rolled-back":
@@ -73,8 +71,9 @@ def restore(aws: Aws, audit: AuditStore, record: Mapping[str, Any], request: Any
         audit.finish(rid, "rolled-back", None)
     note = ("the group already carried an open-ended exemption" if keep_tag else
             f"group {group_id} tagged {request.exempt_tag_key}={until} so eksguard leaves the restored rule alone")
-    sns.publish(aws, request.alert_topic_arn, rollback_message(
-        record, rollback_id, status, error, None, None if error else image, request.actor, request.time, note))
+    publish(aws, request.alert_topic_arn, rollback_message(
+        record, rollback_id, status, error, None, None if error else image, request.actor, request.time, note),
+        request.storm)
     return RollbackResult(rid, RESOURCE_TYPE, group_id, status, rollback_id, image, None,
                           None if keep_tag else until, error)
 
