@@ -110,6 +110,9 @@ def test_rollback_function_restores_on_demand(account: Account) -> None:
     refused = invoke(app, "RollbackFunction", {"remediation_id": rid})
     assert refused.ok and refused.response["status"] == "refused" and "already" in refused.response["reason"]
     assert invoke(app, "RollbackFunction", {"nothing": 1}).response["status"] == "rejected"
+    # The rollback alert is a change: never collapsed, but it restarts its key's storm window (the function's own).
+    assert [r for f, r, _ in this_test().checked if f == "RollbackFunction" and r.action == "dynamodb:UpdateItem"
+            and r.resource.endswith(":table/IdempotencyTable")]
 
 
 def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None:
