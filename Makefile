@@ -14,7 +14,12 @@ export SAM_CLI_TELEMETRY := 0
 TEST_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 
-.PHONY: help setup demo test test-timeshift fuzz bench detect lint build sam clean
+# sam local invoke: the functions on this machine's architecture, Powertools from the local image.
+SAM_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+SAM_LOCAL_BUILD := .aws-sam/local
+WITH_DOCKER := bash tests/sam_local/docker-engine.sh --
+
+.PHONY: help setup demo test test-timeshift fuzz bench detect lint build sam sam-image sam-local sam-local-checks clean
 
 help:
 	@echo "make setup   create .venv with the eksguard command (demo and test depend on it)"
@@ -26,6 +31,8 @@ help:
 	@echo "make detect  detection quality: eksguard scan vs Prowler on a labelled corpus (results: docs/detection.md)"
 	@echo "make lint    ruff, mypy, sam validate --lint"
 	@echo "make build   sam build (python3.12 first on PATH)"
+	@echo "make sam-local  sam local invoke in Docker against the stand-in, each effect checked (root: starts dockerd)"
+	@echo "make sam-image  the offline python3.12 image sam local invoke runs in (make sam-local builds it)"
 
 setup: $(BIN)/.installed
 
@@ -58,8 +65,10 @@ test: setup
 
 test-timeshift: setup
 	@command -v faketime >/dev/null || { echo "faketime not found: apt-get install faketime"; exit 1; }
-	# Only the wall clock moves: a shifted monotonic clock stalls timed waits (botocore's adaptive retry bucket).
-	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f $(SHIFT) env $(PYTEST) tests/functional tests/e2e
+	# Only the wall clock moves: a shifted monotonic clock stalls timed waits (botocore's adaptive retry bucket);
+	# tests/support/faketime/sitecustomize.py works around libfaketime's EINVAL for Python's sleep.
+	PYTHONPATH=$(abspath tests/support/faketime) FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f $(SHIFT) \
+		env $(PYTEST) tests/functional tests/e2e
 
 fuzz: setup
 	$(TEST_ENV) EKSGUARD_FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz
@@ -79,6 +88,20 @@ lint: setup sam
 
 build: setup sam
 	PATH=$(dir $(PYTHON312)):$$PATH $(SAMVENV)/bin/sam build
+
+sam-image:
+	$(WITH_DOCKER) bash tests/sam_local/image/build.sh $(PYTHON312)
+
+sam-local: setup sam
+	$(WITH_DOCKER) $(MAKE) --no-print-directory sam-local-checks
+
+sam-local-checks:
+	bash tests/sam_local/image/build.sh $(PYTHON312)
+	PATH=$(dir $(PYTHON312)):$$PATH EKSGUARD_LAYER_ARCH=$(SAM_ARCH) $(SAMVENV)/bin/sam build \
+		--build-dir $(SAM_LOCAL_BUILD) --cache-dir $(SAM_LOCAL_BUILD)-cache --parameter-overrides Architecture=$(SAM_ARCH) PowertoolsLayer=none
+	status=0; $(BIN)/python tests/sam_local/run.py --sam $(abspath $(SAMVENV)/bin/sam) \
+		--template $(SAM_LOCAL_BUILD)/template.yaml --architecture $(SAM_ARCH) || status=$$?; \
+	docker image prune --force --filter label=eksguard.sam-image.inputs > /dev/null; exit $$status
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAMVENV) bench/.venv-prowler

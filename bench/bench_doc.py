@@ -212,8 +212,10 @@ def _package_section(results: Mapping[str, Any], table: Sequence[str]) -> list[s
         "",
         *table,
         "",
-        f"Of the eksguard layer, {local / 1024:,.0f} KB unzipped is `eksguard/local` and `eksguard/cli` (the "
-        "stand-in, `eksguard local ...`, `eksguard scan`), never imported by a function.",
+        (f"Of the eksguard layer, {local / 1024:,.0f} KB unzipped is `eksguard/local` and `eksguard/cli` (the "
+         "stand-in, `eksguard local ...`, `eksguard scan`), never imported by a function." if local else
+         "The eksguard layer is the package without `eksguard/local` and `eksguard/cli` (the stand-in, `eksguard "
+         "local ...`, `eksguard scan`), which no function imports (`layers/eksguard/Makefile`)."),
         "",
     ]
 
@@ -337,10 +339,9 @@ def _event_shortfall(pe: Mapping[str, Any], missed: Sequence[str]) -> list[str]:
             f"**Cold start: {e['cold_ms'] / c['cold_ms']:.2f}x Custodian** (INIT {e['init_ms']:.0f} ms to "
             f"{c['init_ms']:.0f} ms, first invocation {e['first_ms']:.0f} ms to {c['first_ms']:.0f} ms). Both are "
             "dominated by the same work: importing boto3/botocore and building clients, the EC2 service model above "
-            "all. eksguard's INIT imports Powertools (Logger, Tracer with the X-Ray SDK, Metrics, idempotency) and "
-            "builds the idempotency table's DynamoDB client at import (`DynamoDBPersistenceLayer(...)` at module "
-            "level in `functions/sg_guard/app.py`, in its own boto3 session); its first invocation builds four more "
-            "clients in eksguard's session (EC2, EKS, DynamoDB - whose model is so loaded twice - and SNS). "
+            "all. eksguard's INIT imports Powertools (Logger, Tracer with the X-Ray SDK, Metrics, idempotency); its "
+            "first invocation builds the idempotency store (`eksguard/handler.py`) and the clients, all in "
+            "eksguard's one session (DynamoDB, EC2, EKS, SNS). "
             "Custodian's first invocation loads its resource registry and builds three clients (STS for the account "
             "id, then EC2 twice from one session). Half of Custodian's cold start is out of reach by trimming "
             "eksguard alone: importing boto3 and loading the EC2 model, which both need, is most of it "

@@ -5,34 +5,22 @@ findings from that bus and posts them to one Slack stream, labelled with account
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent,
-)
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import clock
 from eksguard.alert.webhook import SlackWebhook
 from eksguard.aws import clients, findings_bus
+from eksguard.handler import EVENTBRIDGE_ID, SNS_MESSAGE_ID, Idempotency, LambdaFunction
 from eksguard.pipeline import notifier
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 # SNS and EventBridge deliver at least once: one Slack post per SNS message id, and per forwarded
 # finding (its detail, which is the same when a member's notifier retried after a failed Slack post).
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("EKSGUARD_IDEMPOTENCY_TABLE", ""),
-                                       boto3_client=clients.default().client("dynamodb"))
-idempotency = IdempotencyConfig(event_key_jmespath="Records[0].Sns.MessageId || detail",
-                                expires_after_seconds=48 * 3600)
+function = LambdaFunction(correlation_id=f"{SNS_MESSAGE_ID} || {EVENTBRIDGE_ID}",
+                          idempotency=Idempotency(f"{SNS_MESSAGE_ID} || detail", hours=48))
 # The webhook URL and the account alias are cached for five minutes: a rotated secret or a renamed
 # account is picked up without a redeploy.
 SECRET_MAX_AGE_SECONDS = ALIAS_MAX_AGE_SECONDS = 300
@@ -54,10 +42,7 @@ def _account_alias() -> str:
     return _alias[1]
 
 
-@logger.inject_lambda_context(correlation_id_path="Records[0].Sns.MessageId || id", log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@idempotent(persistence_store=persistence, config=idempotency)
+@function
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = notifier.NotifierConfig.from_env()
     arn = config.slack_secret_arn
@@ -65,11 +50,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     results = []
     outputs = notifier.Outputs(clients.default(), slack, _account_alias)
     for result in notifier.handle_event(event, config, outputs, clock.now()):
-        if result.status == "rejected":
-            logger.error("alert rejected: not an alert event or it breaks the SNS contract",
-                         extra={"reason": result.reason})
-        else:
-            logger.info("alert delivered", extra=result.to_dict())
-        metrics.add_metric(name=f"Alerts{result.status.capitalize()}", unit=MetricUnit.Count, value=1)
-        results.append(result.to_dict())
+        results.append(function.respond(result, {f"Alerts{result.status.capitalize()}": 1}, handled="alert delivered",
+                                        rejected="alert rejected: not an alert event or it breaks the SNS contract"))
     return {"results": results}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import clock
@@ -19,14 +18,14 @@ from eksguard.alert.dedupe import StormSettings
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.config import Config
+from eksguard.handler import LambdaFunction
 from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
 
-logger = Logger()
-tracer = Tracer()
+# Invoked by an operator, not by an event: the payload is logged, nothing is counted, and each call runs.
+function = LambdaFunction(correlation_id=None, metrics=False, log_event=True)
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
+@function
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remediation_id = event.get("remediation_id") if isinstance(event, dict) else None
     if not isinstance(remediation_id, str) or not remediation_id:
@@ -40,7 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         result = rollback(aws, AuditStore(aws, config.audit_table), request)
     except RollbackError as exc:
-        logger.warning("rollback refused", extra={"reason": str(exc)})
+        function.logger.warning("rollback refused", extra={"reason": str(exc)})
         return {"status": "refused", "reason": str(exc)}
-    logger.info("rollback done", extra=result.to_dict())
+    function.logger.info("rollback done", extra=result.to_dict())
     return result.to_dict()

@@ -29,6 +29,7 @@ from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore, from_item
 from eksguard.local.demo_irsa import SCENARIOS, IrsaScenario
 from eksguard.local.invoke import Invocation, LocalApp, invoke, load_app, reset_warm
+from eksguard.local.kube_standin import KubeStandin
 from eksguard.local.replay import matching_rules
 from eksguard.local.seed import (
     DEMO_REGION,
@@ -43,6 +44,7 @@ from eksguard.local.seed import (
 )
 from eksguard.local.standin import apply_moto_patches
 from eksguard.pipeline.rollback import RollbackError, RollbackRequest, rollback
+from eksguard.snapshot.k8s import ROLE_ARN_ANNOTATION
 
 ACTOR = "arn:aws:sts::123456789012:assumed-role/PlatformAdmin/jane@example.com"
 
@@ -689,3 +691,48 @@ def test_iam_calls_and_warm_time_per_event(irsa: Irsa) -> None:
     print("\nevent                                           IAM calls  all calls  warm ms")
     for name, iam_n, all_n, ms in rows:
         print(f"{name:<48}{iam_n:>9}{all_n:>11}{ms:>9.0f}")
+
+
+# -- the cluster's own ServiceAccounts as the third source of the service account (DESIGN section 5) ----------
+
+def _serve_accounts(monkeypatch: pytest.MonkeyPatch, kube: KubeStandin, role_arn: str, *names: str) -> None:
+    """The demo cluster's Kubernetes API (the stand-in), with ServiceAccounts annotated with ``role_arn``."""
+    kube.cluster("demo", DEMO_REGION).add(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "reports"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other", "namespace": "reports"}},
+        *({"apiVersion": "v1", "kind": "ServiceAccount",
+           "metadata": {"name": n, "namespace": "reports", "annotations": {ROLE_ARN_ANNOTATION: role_arn}}}
+          for n in names))
+    monkeypatch.setenv("EKSGUARD_KUBE_ENDPOINTS", kube.endpoints())
+
+
+def test_the_only_annotated_service_account_pins_the_sub(irsa: Irsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    role_arn = irsa.iam.get_role(RoleName="demo-reports")["Role"]["Arn"]
+    with KubeStandin() as kube:
+        _serve_accounts(monkeypatch, kube, role_arn, "reporter")
+        result = irsa.invoke("iam-create-role-reports-no-sub")
+    assert result.ok, result.error
+    assert [(a["rule_id"], a["action"]) for a in result.response["actions"]] == [("IR-002", "rewrote-trust")]
+    (statement,) = irsa.trust("demo-reports")["Statement"]
+    subs = [v for op in statement["Condition"].values() for k, v in op.items() if k.endswith(":sub")]
+    assert subs == ["system:serviceaccount:reports:reporter"]
+    assert "the only ServiceAccount of the cluster annotated with the role" in result.response["actions"][0]["detail"]
+
+
+def test_two_annotated_service_accounts_are_never_a_guess(irsa: Irsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = irsa.trust("demo-reports")
+    role_arn = irsa.iam.get_role(RoleName="demo-reports")["Role"]["Arn"]
+    with KubeStandin() as kube:
+        _serve_accounts(monkeypatch, kube, role_arn, "reporter", "exporter")
+        result = irsa.invoke("iam-create-role-reports-no-sub")
+    assert [(a["rule_id"], a["action"]) for a in result.response["actions"]] == [("IR-002", "alert-only")]
+    assert "2 ServiceAccounts are annotated with the role" in result.response["actions"][0]["detail"]
+    assert irsa.trust("demo-reports") == before
+
+
+def test_an_unreadable_cluster_leaves_the_role_alone(irsa: Irsa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Kubernetes API answers (moto's endpoint, a certificate that is not PEM): alert only, as before."""
+    before = irsa.trust("demo-reports")
+    result = irsa.invoke("iam-create-role-reports-no-sub")
+    assert [(a["rule_id"], a["action"]) for a in result.response["actions"]] == [("IR-002", "alert-only")]
+    assert irsa.trust("demo-reports") == before

@@ -42,6 +42,23 @@ def record_calls() -> Iterator[CallLog]:
         yield log
 
 
+@contextmanager
+def record_requests(only_to: str | None = None) -> Iterator[list[str]]:
+    """The URL of every HTTP request botocore is about to send (every attempt), in order. With ``only_to``,
+    a request to any other URL is answered here with a 403 and never leaves the process."""
+    urls: list[str] = []
+
+    def on_send(request: Any, **_: Any) -> AWSResponse | None:
+        url = str(request.url)
+        urls.append(url)
+        if only_to is None or url.startswith(only_to):
+            return None
+        return AWSResponse(url, 403, {}, MockRawResponse(b"<Error><Code>BlockedByTest</Code></Error>"))
+
+    with _builtin("before-send", on_send):
+        yield urls
+
+
 def ec2_error(code: str, status: int, message: str = "injected by the test") -> AWSResponse:
     body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
             "<RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>").encode()

@@ -215,6 +215,9 @@ _BUILDERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Scope], list[str]]
     ("cloudtrail", "trail"): _trail,
     ("kms", "key"): lambda p, s: [str(p["KeyId"])],
     ("sqs", "queue"): _queue,
+    # CloudWatch Logs authorizes log-group actions on the group's ARN with ":*" appended (why policies name
+    # log-group:NAME:*); the reference's template omits it.
+    ("logs", "log-group"): lambda p, s: [_arn(s, "logs", f"log-group:{p['logGroupName']}:*")],
 }
 
 
@@ -294,7 +297,32 @@ def _get_secret(action: str, call: Mapping[str, Any], scope: Scope) -> Iterator[
         yield Request("kms:Decrypt", str(key), context, "secretsmanager.GetSecretValue (customer-managed key)")
 
 
+def _eks_tags(action: str, call: Mapping[str, Any], scope: Scope) -> Iterator[Request]:
+    params = call["params"]
+    tags = params.get("tags") or {}
+    keys = sorted(tags) if tags else sorted(params.get("tagKeys") or [])
+    context: dict[str, str | list[str]] = {"aws:TagKeys": keys}
+    context.update({f"aws:RequestTag/{k}": str(v) for k, v in tags.items()})
+    yield Request(action, str(params["resourceArn"]), context, f"eks.{call['operation']}")
+
+
+def _eks_access_policy(action: str, call: Mapping[str, Any], scope: Scope) -> Iterator[Request]:
+    params = call["params"]
+    context: dict[str, str | list[str]] = {"eks:policyArn": str(params.get("policyArn", ""))}
+    scope_type = (params.get("accessScope") or {}).get("type")
+    if scope_type:
+        context["eks:accessScope"] = str(scope_type)
+    if (params.get("accessScope") or {}).get("namespaces"):
+        context["eks:namespaces"] = [str(n) for n in params["accessScope"]["namespaces"]]
+    for arn in _access_entry(params, scope):
+        yield Request(action, arn, context, f"eks.{call['operation']}")
+
+
 _SPECIAL: dict[str, Callable[[str, Mapping[str, Any], Scope], Iterable[Request]]] = {
+    "eks:TagResource": _eks_tags,
+    "eks:UntagResource": _eks_tags,
+    "eks:AssociateAccessPolicy": _eks_access_policy,
+    "eks:DisassociateAccessPolicy": _eks_access_policy,
     "dynamodb:Query": _dynamodb_read,
     "dynamodb:Scan": _dynamodb_read,
     "dynamodb:BatchWriteItem": _dynamodb_batch,

@@ -29,6 +29,8 @@ def _widest_parameters(template: dict[str, Any]) -> dict[str, str]:
     widest = {"Mode": "enforce", "DeployIamRules": "always", "EnforceImdsv2": "true", "SecurityHubExport": "true",
               "SlackWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
               "TrustedCidrs": "203.0.113.0/24",
+              # EK-006 disassociation is granted only with both (the lock-out guard, in IAM too).
+              "RevokeClusterAdmin": "true", "AdminPrincipals": "arn:aws:iam::123456789012:role/break-glass",
               # A member that forwards findings (the central stack adds a bus policy, no function permission).
               "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/eksguard-findings",
               "ScanRoleTrustedAccountId": "111122223333"}

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from eksguard.cli.scan_accounts import AccountsProgress, argument_error, render
+from eksguard.cli.report import render_accounts as render
+from eksguard.cli.scan_accounts import AccountsProgress, argument_error
 from eksguard.model import Severity
 from eksguard.pipeline.org_scan import AccountError, AccountTrail, merge, parse_account_list
 from eksguard.pipeline.scan import RegionTrail, ScanFinding, ScanReport

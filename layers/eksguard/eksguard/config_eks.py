@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from eksguard.config import ConfigError
 
+# K8-003: the namespaces the EKS Best Practices example lets reach IMDS.
+DEFAULT_IMDS_ALLOWED_NAMESPACES = frozenset({"kube-system", "amazon-cloudwatch", "external-dns"})
+# A Kubernetes namespace name: a DNS label.
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # EKS quota: at most 40 public access CIDR blocks per cluster endpoint.
 MAX_TRUSTED_CIDRS = 40
 
@@ -23,6 +28,14 @@ class EksConfig:
     enforce_imdsv2: bool = False
     # EK-006: IAM principal ARNs allowed to hold AmazonEKSClusterAdminPolicy.
     admin_principals: frozenset[str] = frozenset()
+    # K8 rules: read each cluster's Kubernetes API (read-only); namespaces allowed to reach IMDS (K8-003).
+    read_kubernetes: bool = True
+    imds_allowed_namespaces: frozenset[str] = DEFAULT_IMDS_ALLOWED_NAMESPACES
+    # The in-cluster guard the sweep subscribes clusters' audit logs to ("": it does not; WatchKubernetesAudit).
+    kube_guard_arn: str = ""
+    # EK-006: opt-in to disassociate a cluster-scope AmazonEKSClusterAdminPolicy from anyone else (enforce
+    # mode only, and never while admin_principals is empty: the planner's lock-out guard).
+    revoke_cluster_admin: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EksConfig:
@@ -31,6 +44,11 @@ class EksConfig:
             trusted_cidrs=trusted_cidrs(env.get("EKSGUARD_TRUSTED_CIDRS", "")),
             enforce_imdsv2=_bool(env.get("EKSGUARD_ENFORCE_IMDSV2", "false"), "EnforceImdsv2"),
             admin_principals=admin_principals(env.get("EKSGUARD_ADMIN_PRINCIPALS", "")),
+            read_kubernetes=_bool(env.get("EKSGUARD_READ_KUBERNETES", "true"), "ReadKubernetes"),
+            imds_allowed_namespaces=namespaces(env.get("EKSGUARD_IMDS_ALLOWED_NAMESPACES",
+                                                       ",".join(sorted(DEFAULT_IMDS_ALLOWED_NAMESPACES)))),
+            kube_guard_arn=env.get("EKSGUARD_KUBE_GUARD_ARN", "").strip(),
+            revoke_cluster_admin=_bool(env.get("EKSGUARD_REVOKE_CLUSTER_ADMIN", "false"), "RevokeClusterAdmin"),
         )
 
 
@@ -50,6 +68,14 @@ def trusted_cidrs(raw: str) -> tuple[str, ...]:
     if len(out) > MAX_TRUSTED_CIDRS:
         raise ConfigError(f"TrustedCidrs: EKS accepts at most {MAX_TRUSTED_CIDRS} CIDR blocks, got {len(out)}")
     return tuple(dict.fromkeys(out))
+
+
+def namespaces(raw: str) -> frozenset[str]:
+    out = {i.strip() for i in raw.split(",") if i.strip()}
+    bad = sorted(n for n in out if not _NAMESPACE.fullmatch(n))
+    if bad:
+        raise ConfigError(f"ImdsAllowedNamespaces: {', '.join(map(repr, bad))} are not Kubernetes namespace names")
+    return frozenset(out)
 
 
 def admin_principals(raw: str) -> frozenset[str]:

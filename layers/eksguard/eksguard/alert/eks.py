@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from eksguard import arn
 from eksguard.alert.messages import AlertMessage
-from eksguard.apply.eks import EksOutcome
+from eksguard.apply.eks import EksOutcome, access_image
 from eksguard.config import Config
 from eksguard.model import ActionKind, EventContext
+from eksguard.plan.eks import DisassociateChange, admin_grant
 
 
 def resource_arn(outcome: EksOutcome, ctx: EventContext) -> str:
@@ -31,6 +32,8 @@ def build_message(outcome: EksOutcome, ctx: EventContext, config: Config) -> Ale
         ActionKind.RESTRICTED_ENDPOINT: "restricted the public endpoint to TrustedCidrs and turned private access on",
         ActionKind.ENABLED_LOGGING: "enabled api, audit and authenticator control-plane logging",
         ActionKind.NEW_LAUNCH_TEMPLATE_VERSION: f"wrote a launch template version requiring IMDSv2 ({outcome.note})",
+        ActionKind.REVOKED: f"disassociated AmazonEKSClusterAdminPolicy (cluster scope) from {finding.target_id}; "
+                            f"`eksguard rollback {action.remediation_id}` re-associates it",
         ActionKind.FAILED: f"FAILED to {action.kind.value}: {outcome.error}",
         ActionKind.EXEMPT: f"left it alone ({action.note})",
         ActionKind.ALERT_ONLY: f"changed nothing ({action.note})" if action.note else "changed nothing",
@@ -55,15 +58,27 @@ def build_message(outcome: EksOutcome, ctx: EventContext, config: Config) -> Ale
                 f"eksguard {verb}.",
         detail=finding.detail,
         error=outcome.error,
-        how_to_exempt=f"tag the {'cluster' if action.cluster else 'launch template'} with "
-                      f"{config.exempt_tag_key}=true or {config.exempt_tag_key}=YYYY-MM-DD"
-        if action.cluster or action.template else "",
+        how_to_exempt=_how_to_exempt(outcome, config),
         target_id=finding.target_id or "",
     )
 
 
+def _how_to_exempt(outcome: EksOutcome, config: Config) -> str:
+    action, key = outcome.action, config.exempt_tag_key
+    grant = admin_grant(action.cluster, action.finding)
+    if grant is not None and grant.entry_arn:
+        return (f"tag the access entry ({grant.entry_arn}) with {key}=true or {key}=YYYY-MM-DD to exempt this "
+                f"principal, or the cluster to exempt every rule on it")
+    if action.cluster or action.template:
+        return f"tag the {'cluster' if action.cluster else 'launch template'} with {key}=true or {key}=YYYY-MM-DD"
+    return ""
+
+
 def _before(outcome: EksOutcome) -> dict[str, object] | None:
     action = outcome.action
+    if isinstance(action.change, DisassociateChange):
+        grant = admin_grant(action.cluster, action.finding)
+        return access_image(action.change, grant.entry_arn if grant else "", grant.image if grant else {})
     if action.cluster is not None and action.finding.rule_id == "EK-001":
         return {"resourcesVpcConfig": dict(action.cluster.vpc_image)}
     if action.cluster is not None and action.finding.rule_id == "EK-002":

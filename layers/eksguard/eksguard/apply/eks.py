@@ -16,9 +16,19 @@ from eksguard.aws.audit import AuditRecord, AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
 from eksguard.config import Config
 from eksguard.model import ActionKind, EventContext
-from eksguard.plan.eks import EksAction, EndpointChange, LoggingChange, TemplateChange, fix_command
+from eksguard.plan.eks import (
+    DisassociateChange,
+    EksAction,
+    EndpointChange,
+    LoggingChange,
+    TemplateChange,
+    admin_grant,
+    fix_command,
+)
 
-FINAL = frozenset({"applied"})
+FINAL = frozenset({"applied", "already-gone"})
+# What rollback (pipeline/rollback_access.py) reads the before-image of a disassociated access policy as.
+ACCESS_POLICY = "eks-access-policy"
 # A cluster accepts one update at a time: a second one while the first runs is refused, and Lambda's
 # retry (or the next sweep) applies it later.
 RETRYABLE = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable",
@@ -29,7 +39,7 @@ RETRYABLE = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceede
 class EksOutcome:
     action: EksAction
     kind: ActionKind
-    status: str  # applied | duplicate | failed | unchanged
+    status: str  # applied | already-gone | duplicate | failed | unchanged
     error: str | None = None
     retryable: bool = False
     after: Mapping[str, Any] | None = None
@@ -37,7 +47,8 @@ class EksOutcome:
 
     @property
     def should_alert(self) -> bool:
-        return self.status != "duplicate"
+        # Already gone: someone else removed it first; their change is not eksguard's to report.
+        return self.status not in ("duplicate", "already-gone")
 
 
 def apply(actions: Sequence[EksAction], aws: Aws, audit: AuditStore | None, ctx: EventContext,
@@ -63,12 +74,19 @@ def _apply_one(action: EksAction, aws: Aws, audit: AuditStore | None, ctx: Event
     except AuditWriteError as exc:
         return EksOutcome(action, ActionKind.FAILED, "failed", str(exc), retryable=True)
     if earlier is not None and earlier.get("outcome") in FINAL:
-        status = "duplicate" if earlier.get("alerted") == "true" else "applied"
+        done = earlier.get("outcome") == "applied"
+        status = "duplicate" if earlier.get("alerted") == "true" or not done else "applied"
         return EksOutcome(action, action.kind, status, after=earlier.get("after_image"))
     try:
         after, note = _execute(action, aws, ctx.region)
     except ClientError as exc:
         code = error_code(exc)
+        if isinstance(action.change, DisassociateChange) and code == eks_api.NOT_FOUND:
+            # Gone after our own earlier attempt stored its before-image: that attempt removed it.
+            status = "applied" if earlier is not None and earlier.get("outcome") == "pending" else "already-gone"
+            after = _disassociated(action.change)
+            audit.finish(action.remediation_id, status, after)
+            return EksOutcome(action, action.kind, status, after=after)
         outcome = EksOutcome(action, ActionKind.FAILED, "failed", f"{action.kind.value} failed: {code}: "
                              f"{exc.response.get('Error', {}).get('Message', '')}".strip(),
                              retryable=code in RETRYABLE)
@@ -84,6 +102,11 @@ def _before(action: EksAction, ctx: EventContext) -> tuple[str, str, dict[str, A
         return "eks-cluster-endpoint", action.cluster.arn, {"resourcesVpcConfig": dict(action.cluster.vpc_image)}
     if isinstance(change, LoggingChange) and action.cluster:
         return "eks-cluster-logging", action.cluster.arn, {"logging": dict(action.cluster.logging_image)}
+    if isinstance(change, DisassociateChange) and action.cluster:
+        grant = admin_grant(action.cluster, action.finding)
+        assert grant is not None  # the planner made the change from it
+        return ACCESS_POLICY, grant.entry_arn or action.cluster.arn, access_image(change, grant.entry_arn,
+                                                                                  grant.image)
     assert isinstance(change, TemplateChange) and action.template is not None
     t = action.template
     template_arn = arn.ec2(ctx.partition, ctx.region, ctx.account, "launch-template", t.template_id)
@@ -100,6 +123,9 @@ def _execute(action: EksAction, aws: Aws, region: str) -> tuple[dict[str, Any], 
     if isinstance(change, LoggingChange):
         after = {"logging": change.request()}
         return {**after, **eks_api.update_logging(aws, region, change.cluster, change.request())}, ""
+    if isinstance(change, DisassociateChange):
+        eks_api.disassociate_policy(aws, region, change.cluster, change.principal_arn, change.policy_arn)
+        return _disassociated(change), ""
     assert isinstance(change, TemplateChange) and action.template is not None
     # A version eksguard wrote earlier from the same source is the fix: never write a second one.
     version = lt_api.find_version(aws, region, change.template_id, change.description)
@@ -114,3 +140,14 @@ def _execute(action: EksAction, aws: Aws, region: str) -> tuple[dict[str, Any], 
     after = {"LaunchTemplateId": change.template_id, "VersionNumber": version, "DefaultVersion": change.set_default,
              "MetadataOptions": dict(change.metadata_options)}
     return after, note
+
+
+def access_image(change: DisassociateChange, entry_arn: str, association: Mapping[str, Any]) -> dict[str, Any]:
+    """The before-image of a disassociation: where, and the association exactly as AWS listed it."""
+    scope = {"type": change.scope, "namespaces": list(change.namespaces)}
+    return {"clusterName": change.cluster, "principalArn": change.principal_arn, "accessEntryArn": entry_arn,
+            "associatedAccessPolicy": {"policyArn": change.policy_arn, "accessScope": scope, **association}}
+
+
+def _disassociated(change: DisassociateChange) -> dict[str, Any]:
+    return {"clusterName": change.cluster, "principalArn": change.principal_arn, "associatedAccessPolicy": None}

@@ -1,13 +1,17 @@
 """Lazily created, cached boto3 clients. Nothing here runs at import time.
 
-Every client honours ``AWS_ENDPOINT_URL`` (boto3 reads it), which is how the local stand-in works,
-and retries in adaptive mode so bursts of revokes stay inside EC2's rate limits.
+Every client goes to ``EKSGUARD_ENDPOINT_URL`` when it is set (``sam local invoke`` passes a container only
+the variables the template declares, and the template declares this one), else wherever boto3 points it
+(``AWS_ENDPOINT_URL``, which the stand-in and the CLI use, then AWS). In a ``sam local`` container with
+neither, no client is made: a local test must not remediate the account of whatever credentials the shell had.
+Clients retry in adaptive mode so bursts of revokes stay inside EC2's rate limits.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -23,6 +27,34 @@ BOTO_CONFIG = BotoConfig(
     connect_timeout=5,
     read_timeout=20,
 )
+
+
+ENDPOINT_VARIABLE = "EKSGUARD_ENDPOINT_URL"
+ALLOW_REAL_AWS_VARIABLE = "EKSGUARD_ALLOW_REAL_AWS"
+
+
+class RealAwsRefused(RuntimeError):
+    """A local invoke with no endpoint override would have called real AWS."""
+
+
+def endpoint_override(env: Mapping[str, str] | None = None) -> str | None:
+    """The endpoint every client must use, or None to leave it to boto3 (``AWS_ENDPOINT_URL``, then AWS).
+
+    Raises RealAwsRefused in a ``sam local`` container when neither variable names an endpoint, unless
+    ``EKSGUARD_ALLOW_REAL_AWS=true`` says real AWS is meant. SAM sets ``AWS_SAM_LOCAL=true`` and its Runtime
+    Interface Emulator ``AWS_LAMBDA_RUNTIME_API``; ``eksguard local invoke`` sets only the first (it runs the
+    handler in-process, and refuses without ``AWS_ENDPOINT_URL`` itself), Lambda only the second."""
+    env = os.environ if env is None else env
+    url = env.get(ENDPOINT_VARIABLE, "").strip()
+    if url:
+        return url
+    in_sam_container = env.get("AWS_SAM_LOCAL", "").lower() == "true" and bool(env.get("AWS_LAMBDA_RUNTIME_API"))
+    if in_sam_container and not env.get("AWS_ENDPOINT_URL") and env.get(ALLOW_REAL_AWS_VARIABLE, "").lower() != "true":
+        raise RealAwsRefused(
+            f"eksguard refuses to call AWS from a sam local container without {ENDPOINT_VARIABLE}: it would act on "
+            f"the real account of the credentials sam passed on. Point it at the stand-in (--env-vars "
+            f"docs/sam-local-env.json), or set {ALLOW_REAL_AWS_VARIABLE}=true to mean real AWS.")
+    return None
 
 
 class Aws:
@@ -42,7 +74,8 @@ class Aws:
         key = (service, region or self.home_region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self.session.client(service, region_name=key[1], config=BOTO_CONFIG)
+                self._clients[key] = self.session.client(service, region_name=key[1], config=BOTO_CONFIG,
+                                                         endpoint_url=endpoint_override())
             return self._clients[key]
 
     def account_id(self) -> str:

@@ -1,15 +1,17 @@
-"""EKS reads (paged) that build the cluster-posture snapshot, and the one write: UpdateClusterConfig."""
+"""EKS reads (paged) that build the cluster-posture snapshot, and the writes: UpdateClusterConfig, and
+DisassociateAccessPolicy (EK-006) with what its rollback needs (AssociateAccessPolicy, the access entry's tag)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from eksguard.aws.clients import Aws, error_code
-from eksguard.snapshot.eks import AccessGrant, ClusterPosture, NodeGroupRef
+from eksguard.snapshot.eks import CLUSTER_ADMIN_POLICY, AccessGrant, ClusterPosture, NodeGroupRef
 
 NOT_FOUND = "ResourceNotFoundException"
 
@@ -60,6 +62,8 @@ def to_posture(raw: Mapping[str, Any]) -> ClusterPosture:
         vpc_image={k: vpc[k] for k in ("endpointPublicAccess", "endpointPrivateAccess", "publicAccessCidrs")
                    if k in vpc},
         logging_image=dict(logging),
+        endpoint=raw.get("endpoint"),
+        ca_data=(raw.get("certificateAuthority") or {}).get("data"),
     )
 
 
@@ -70,18 +74,30 @@ def read_grants(eks: Any, cluster: str, principal: str | None = None) -> tuple[A
     grants: list[AccessGrant] = []
     for arn in principals:
         try:
-            pages = list(eks.get_paginator("list_associated_access_policies").paginate(
-                clusterName=cluster, principalArn=arn))
+            policies = _associated(eks, cluster, arn)
+            admin = any(p["policyArn"].rsplit("/", 1)[-1] == CLUSTER_ADMIN_POLICY for p in policies)
+            # The entry itself (ARN, tags) only where EK-006 may act: one more call per cluster admin, not per entry.
+            entry = eks.describe_access_entry(clusterName=cluster, principalArn=arn)["accessEntry"] if admin else {}
         except ClientError as exc:
             if error_code(exc) == NOT_FOUND:  # the entry was deleted since: it grants nothing
                 continue
             raise
-        for page in pages:
-            for policy in page.get("associatedAccessPolicies", []):
-                scope = policy.get("accessScope") or {}
-                grants.append(AccessGrant(arn, policy["policyArn"], str(scope.get("type", "cluster")),
-                                          tuple(scope.get("namespaces") or ())))
+        for policy in policies:
+            scope = policy.get("accessScope") or {}
+            grants.append(AccessGrant(arn, policy["policyArn"], str(scope.get("type", "cluster")),
+                                      tuple(scope.get("namespaces") or ()), str(entry.get("accessEntryArn", "")),
+                                      dict(entry.get("tags") or {}), policy))
     return tuple(grants)
+
+
+def _associated(eks: Any, cluster: str, principal: str) -> list[dict[str, Any]]:
+    pages = eks.get_paginator("list_associated_access_policies").paginate(clusterName=cluster, principalArn=principal)
+    return [_json_safe(p) for page in pages for p in page.get("associatedAccessPolicies", [])]
+
+
+def _json_safe(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """botocore parses associatedAt/modifiedAt into datetimes; images are stored and alerted as JSON."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
 
 
 def read_node_groups(aws: Aws, region: str, clusters: Iterable[str]) -> list[NodeGroupRef]:
@@ -117,3 +133,40 @@ def _update_image(response: Mapping[str, Any]) -> dict[str, Any]:
     update = response.get("update") or {}
     return {"updateId": update.get("id"), "status": update.get("status"), "type": update.get("type")}
 
+
+# -- Access policies (EK-006) and their rollback --------------------------------------------------------------
+
+def disassociate_policy(aws: Aws, region: str, cluster: str, principal: str, policy_arn: str) -> None:
+    """Raises ClientError ResourceNotFoundException when the association (or its entry, or the cluster) is gone."""
+    aws.client("eks", region).disassociate_access_policy(clusterName=cluster, principalArn=principal,
+                                                         policyArn=policy_arn)
+
+
+def associate_policy(aws: Aws, region: str, cluster: str, principal: str, policy_arn: str,
+                     scope: Mapping[str, Any]) -> dict[str, Any]:
+    response = aws.client("eks", region).associate_access_policy(
+        clusterName=cluster, principalArn=principal, policyArn=policy_arn, accessScope=dict(scope))
+    return _json_safe(response.get("associatedAccessPolicy") or {})
+
+
+def read_access_entry(aws: Aws, region: str, cluster: str, principal: str) -> dict[str, Any] | None:
+    """The access entry (with its tags), or None when it (or its cluster) no longer exists."""
+    try:
+        entry = aws.client("eks", region).describe_access_entry(clusterName=cluster, principalArn=principal)
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
+    return _json_safe(entry["accessEntry"])
+
+
+def read_associated_policies(aws: Aws, region: str, cluster: str, principal: str) -> list[dict[str, Any]]:
+    return _associated(aws.client("eks", region), cluster, principal)
+
+
+def tag_resource(aws: Aws, region: str, resource_arn: str, key: str, value: str) -> None:
+    aws.client("eks", region).tag_resource(resourceArn=resource_arn, tags={key: value})
+
+
+def untag_resource(aws: Aws, region: str, resource_arn: str, key: str) -> None:
+    aws.client("eks", region).untag_resource(resourceArn=resource_arn, tagKeys=[key])

@@ -22,7 +22,8 @@ def read_cluster_issuer(aws: Aws, region: str, name: str) -> ClusterIssuer | Non
             return None
         raise
     issuer = ((raw.get("identity") or {}).get("oidc") or {}).get("issuer")
-    return ClusterIssuer(raw["name"], region, raw.get("arn", ""), eks_issuer(issuer) if issuer else None)
+    return ClusterIssuer(raw["name"], region, raw.get("arn", ""), eks_issuer(issuer) if issuer else None,
+                         raw.get("endpoint"), (raw.get("certificateAuthority") or {}).get("data"))
 
 
 def read_cluster_issuers(aws: Aws, region: str) -> tuple[ClusterIssuer, ...]:

@@ -23,8 +23,13 @@ FILTER = ["Role", "User", "Group", "LocalManagedPolicy"]
 class AccountIam:
     roles: tuple[Role, ...]
     posture: IamPostureSnapshot
+    user_names: frozenset[str] = frozenset()
     # Roles whose trust eksguard cannot read (IAM accepted it): named, never silently judged compliant.
     unreadable_roles: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        return frozenset(r.name for r in self.roles) | frozenset(name for name, _ in self.unreadable_roles)
 
     @property
     def irsa_roles(self) -> tuple[Role, ...]:
@@ -48,7 +53,8 @@ def read_account_iam(aws: Aws, account: str) -> AccountIam:
     policies = [*_managed(details["Policies"], attached), *_inline(details["RoleDetailList"])]
     cni_roles = tuple(r for r in roles if any(kind == "role" and name == r.name for arn, entities in attached.items()
                                               if arn.rsplit("/", 1)[-1] == CNI_POLICY for kind, name in entities))
-    return AccountIam(tuple(roles), IamPostureSnapshot(account, tuple(policies), cni_roles), tuple(unreadable))
+    users = frozenset(str(u["UserName"]) for u in details["UserDetailList"])
+    return AccountIam(tuple(roles), IamPostureSnapshot(account, tuple(policies), cni_roles), users, tuple(unreadable))
 
 
 def _roles(raw_roles: list[Mapping[str, Any]]) -> tuple[list[Role], list[tuple[str, str]]]:

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
-from eksguard.aws import iam
+from eksguard.aws import iam, kube
 from eksguard.aws.audit import AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
 from eksguard.aws.eks_issuers import read_cluster_issuers
@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 
 def read_snapshot(aws: Aws, roles: Sequence[Role], account: str, audit: AuditStore | None,
                   partition: str = "aws", known: Mapping[str, tuple[ClusterIssuer, ...]] | None = None,
-                  extra_providers: Iterable[str] = ()) -> tuple[IrsaSnapshot, dict[str, str]]:
+                  extra_providers: Iterable[str] = (),
+                  service_accounts: bool = False) -> tuple[IrsaSnapshot, dict[str, str]]:
     """The snapshot, and the regions whose clusters could not be read (region -> error code): issuers
-    there are not judged stale or live, rather than guessed."""
+    there are not judged stale or live, rather than guessed. With ``service_accounts``, the ServiceAccounts of
+    the live clusters whose roles have no exact sub and no tag are read too (DESIGN section 5, third source)."""
     known = dict(known or {})
     clusters: list[ClusterIssuer] = []
     unreadable: dict[str, str] = {}
@@ -58,7 +60,34 @@ def read_snapshot(aws: Aws, roles: Sequence[Role], account: str, audit: AuditSto
             cluster, _ = successor(role, stale, snap)
             if cluster is not None and cluster.issuer:
                 arns.append(provider_arn(account, cluster.issuer, partition))
-    return replace(snap, providers=iam.providers(aws, [*arns, *extra_providers])), unreadable
+    snap = replace(snap, providers=iam.providers(aws, [*arns, *extra_providers]))
+    if service_accounts:
+        snap = replace(snap, annotated=_annotations(aws, snap))
+    return snap, unreadable
+
+
+def _annotations(aws: Aws, snap: IrsaSnapshot) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(issuer, role ARN) -> subs of the ServiceAccounts annotated with the role, for every role the trust and the
+    tag leave without a service account, read from its live cluster (read once; an unreadable one is left out)."""
+    wanted: dict[str, list[Role]] = {}
+    for role in snap.roles:
+        for stmt in role.trust.irsa_statements:
+            for issuer in stmt.eks_issuers:
+                if not role.known_subs(issuer)[0] and snap.live_cluster(issuer) is not None:
+                    wanted.setdefault(issuer.lower(), []).append(role)
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for issuer, roles in wanted.items():
+        cluster = snap.live_cluster(issuer)
+        assert cluster is not None
+        read = kube.read_cluster(aws, kube.ClusterEndpoint(cluster.name, cluster.region, cluster.endpoint,
+                                                           cluster.ca_data))
+        if read.service_accounts is None:
+            log.warning("ServiceAccounts of %s not read: %s", cluster.name, read.error or read.gaps)
+            continue
+        for role in roles:
+            out[(issuer, role.arn.lower())] = tuple(sa.sub for sa in read.service_accounts
+                                                    if (sa.role_arn or "").lower() == role.arn.lower())
+    return out
 
 
 def _stale(snap: IrsaSnapshot) -> set[str]:

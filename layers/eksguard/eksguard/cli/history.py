@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from eksguard.cli.rollback import locations
+from eksguard.cli.common import locations
 
 COLUMNS = ("time", "remediation_id", "rule_id", "resource_id", "action", "outcome", "actor")
 

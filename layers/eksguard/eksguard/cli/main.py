@@ -15,19 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eksguard import __version__
+from eksguard.cli.common import find_template
 from eksguard.cli.errors import EXIT_ERROR, CliError, debugging, explain, read_event
 
 OVERRIDES_HELP = ("template parameters as sam takes them: K=V ... or ParameterKey=K,ParameterValue=V, checked "
                   "against the template's AllowedValues/AllowedPattern")
-
-
-def find_template(explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit).resolve()
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "template.yaml").is_file():
-            return folder / "template.yaml"
-    raise CliError("template.yaml not found here or above; pass --template PATH")
 
 
 OVERRIDES = "--parameter-overrides"
@@ -270,9 +262,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from eksguard.cli.report import render
     from eksguard.local.demo import run_demo
 
-    return run_demo(find_template(args.template).parent, sys.stdout, args.mode)
+    return run_demo(find_template(args.template).parent, sys.stdout, lambda report: render(report, "table"),
+                    args.mode)
 
 
 if __name__ == "__main__":

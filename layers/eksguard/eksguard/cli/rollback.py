@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-from eksguard.cli.errors import CliError
+from eksguard.cli.common import locations
 
 EXIT_REFUSED = 2
 
@@ -31,26 +30,6 @@ def add_parser(sub: Any) -> None:
     rb.add_argument("--alert-topic-arn")
     rb.add_argument("--exempt-tag-key", default="eksguard:exempt", help="the stack's ExemptTagKey")
     rb.add_argument("--template", help="template.yaml, to find the stand-in's resources (AWS_ENDPOINT_URL)")
-
-
-def locations(args: argparse.Namespace) -> tuple[str, str]:
-    table = args.audit_table or os.environ.get("EKSGUARD_AUDIT_TABLE", "")
-    topic = args.alert_topic_arn or os.environ.get("EKSGUARD_ALERT_TOPIC_ARN", "")
-    if (not table or not topic) and args.stack_name:
-        import boto3
-
-        stack = boto3.client("cloudformation").describe_stacks(StackName=args.stack_name)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        table, topic = table or outputs.get("AuditTableName", ""), topic or outputs.get("AlertTopicArn", "")
-    if (not table or not topic) and os.environ.get("AWS_ENDPOINT_URL"):
-        from eksguard.cli.main import find_template
-        from eksguard.local.invoke import load_app
-
-        physical = load_app(find_template(args.template), {}).context.physical
-        table, topic = table or physical["AuditTable"]["Ref"], topic or physical["AlertTopic"]["Ref"]
-    if not table:
-        raise CliError("which audit table? pass --audit-table or --stack-name")
-    return table, topic
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ merged into one report. An account that cannot be assumed or read is listed as f
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import threading
 from collections.abc import Sequence
@@ -12,10 +11,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from eksguard import clock
-from eksguard.cli.scan import finding_cells, markdown, table
+from eksguard.cli.report import render_accounts
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
-from eksguard.pipeline.org_scan import OrgScanReport, parse_account_list
+from eksguard.pipeline.org_scan import parse_account_list
 
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
@@ -135,52 +134,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, session: Any, region
                                args.max_workers or DEFAULT_WORKERS, progress)
     finally:
         progress.done()
-    out.write(render(report, args.format))
+    out.write(render_accounts(report, args.format))
     for e in report.errors:
         err.write(f"eksguard scan: account {e.account} was not scanned: {e.error}\n")
     if report.errors:
         return 2
     return 1 if args.fail_on is not None and report.fails(args.fail_on) else 0
-
-
-def render(report: OrgScanReport, fmt: str) -> str:
-    if fmt == "json":
-        trails: dict[str, dict[str, list[str]]] = {}
-        for t in report.trails:
-            trails.setdefault(t.account, {})[t.region] = list(t.logging_trails)
-        return json.dumps({
-            "accounts": list(report.accounts), "regions": list(report.regions), "counts": report.counts(),
-            "cloudtrail": trails, "errors": [{"account": e.account, "code": e.code, "error": e.error}
-                                             for e in report.errors],
-            "findings": [f.to_dict() for f in report.findings]}, indent=2) + "\n"
-    return _markdown(report) if fmt == "markdown" else _table(report)
-
-
-def _headline(report: OrgScanReport) -> str:
-    counts = ", ".join(f"{n} {s}" for s, n in report.counts().items()) or "none"
-    failed = f", {len(report.errors)} FAILED" if report.errors else ""
-    return (f"eksguard scan of {len(report.accounts)} account(s) ({len(report.scanned)} scanned{failed}), "
-            f"{', '.join(report.regions)}: {sum(report.counts().values())} finding(s) ({counts})")
-
-
-def _notes(report: OrgScanReport) -> list[str]:
-    failed = [f"FAILED {e.account}: not scanned, findings unknown ({e.error})" for e in report.errors]
-    return failed + [
-        f"CloudTrail {t.account} {t.region}: " + (f"management events logged by {', '.join(t.logging_trails)}"
-                                                  if t.logging_trails else "NO trail logs management events (CT-001)")
-        for t in report.trails]
-
-
-HEADER = ("SEVERITY", "RULE", "ACCOUNT", "REGION", "RESOURCE", "DETAIL")
-
-
-def _rows(report: OrgScanReport) -> list[tuple[str, ...]]:
-    return [finding_cells(f, with_account=True) for f in report.findings]
-
-
-def _table(report: OrgScanReport) -> str:
-    return table(_headline(report), _notes(report), HEADER, _rows(report))
-
-
-def _markdown(report: OrgScanReport) -> str:
-    return markdown(_headline(report), _notes(report), HEADER, _rows(report))

@@ -75,8 +75,10 @@ def ek006_cluster_access(snap: EksSnapshot, cfg: EksConfig) -> Iterator[Finding]
                 where = "the whole cluster" if grant.scope == "cluster" else f"namespaces {', '.join(grant.namespaces)}"
                 yield _finding("EK-006", c.name, f"{grant.principal_arn} holds AmazonEKSClusterAdminPolicy on "
                                f"{where} of cluster {c.name} and is not in AdminPrincipals",
-                               target_id=grant.principal_arn, principalArn=grant.principal_arn,
-                               policyArn=grant.policy_arn, accessScope=grant.scope)
+                               target_id=grant.principal_arn,
+                               remediable=cfg.revoke_cluster_admin and bool(cfg.admin_principals)
+                               and grant.scope == "cluster",
+                               principalArn=grant.principal_arn, policyArn=grant.policy_arn, accessScope=grant.scope)
 
 
 def ct001_no_management_trail(snap: EksSnapshot, cfg: EksConfig) -> Iterator[Finding]:
@@ -105,7 +107,8 @@ RULES: tuple[Rule, ...] = (
          ("AWS FSBP EC2.170", "AWS FSBP EC2.8",
           "EKS Best Practices: Restrict access to the instance profile assigned to the worker node")),
     Rule("EK-006", "Cluster access: aws-auth only, or cluster admin outside AdminPrincipals", Severity.HIGH,
-         ek006_cluster_access, CLUSTER, "eks-cluster", ACCESS_WRITES, None, ("AdminPrincipals",),
+         ek006_cluster_access, CLUSTER, "eks-cluster", ACCESS_WRITES, ActionKind.REVOKED,
+         ("AdminPrincipals", "RevokeClusterAdmin", "ExemptTagKey"),
          ("CIS Amazon EKS Benchmark 4.1.1", "EKS Best Practices: Identity and access management - access entries")),
     Rule("CT-001", "No CloudTrail trail logs management events in the region", Severity.CRITICAL,
          ct001_no_management_trail, Family.CLOUDTRAIL, "cloudtrail", (), None, (),

@@ -72,8 +72,8 @@ def ir002_no_sub(role: Role, snap: IrsaSnapshot) -> Iterator[Finding]:
     for stmt, issuer in _irsa(role):
         if stmt.claim_conditions(issuer, "sub"):
             continue
-        subs, source = role.known_subs(issuer)
-        how = f"exact sub from {source}" if subs else (
+        subs, source = snap.known_subs(role, issuer)
+        how = f"exact sub from {source}" if subs else f"{source}: alert only, never a guess" if source else (
             f"service account unknown: tag the role {SA_TAG}=<namespace>/<name> to let eksguard pin it")
         yield _finding("IR-002", role, stmt, f"no {issuer}:sub condition: every service account of the cluster "
                        f"can assume the role ({how})", bool(subs), issuer=issuer, subs=subs)
@@ -87,12 +87,14 @@ def ir003_wildcard_sub(role: Role, snap: IrsaSnapshot) -> Iterator[Finding]:
         pinned = any(not c.like or not c.wildcard_values for c in subs)
         if not patterns or pinned:
             continue
-        known, source = role.known_subs(issuer)
+        known, source = snap.known_subs(role, issuer)
         fits = bool(known) and all(any(like_match(p, sub) for p in patterns) for sub in known)
         if fits:
             how = f"tighten to {', '.join(known)} ({source})"
         elif known:
             how = f"{source} names {', '.join(known)}, which the wildcard does not cover: not changed"
+        elif source:
+            how = f"{source}: alert only, never a guess"
         else:
             how = f"service account unknown: tag the role {SA_TAG}=<namespace>/<name>"
         yield _finding("IR-003", role, stmt, f"sub matches {', '.join(patterns)} ({how})", fits,

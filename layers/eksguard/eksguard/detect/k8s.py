@@ -5,16 +5,16 @@ A rule whose input was not read yields nothing: K8-000 says what was not evaluat
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eksguard.config_eks import DEFAULT_IMDS_ALLOWED_NAMESPACES
 from eksguard.detect.imds_policy import imds_reachable
 from eksguard.detect.rule import Family, Rule
 from eksguard.model import Finding, Severity
 from eksguard.snapshot.irsa import Role, like_match
 from eksguard.snapshot.k8s import SYSTEM_MASTERS, AwsAuthMapping, ClusterK8sSnapshot, ServiceAccount
 
-DEFAULT_IMDS_ALLOWED_NAMESPACES = frozenset({"kube-system", "amazon-cloudwatch", "external-dns"})
 NODE_USERNAME = "system:node:{{EC2PrivateDNSName}}"
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
@@ -182,4 +182,7 @@ RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
 def detect(snapshot: ClusterK8sSnapshot, inputs: K8Inputs, only: Collection[str] | None = None) -> list[Finding]:
     """Findings of every K8 rule (or those in ``only``); an unreadable cluster yields only K8-000."""
     rules = RULES[:1] if snapshot.error is not None else RULES
-    return [f for rule in rules if only is None or rule.rule_id in only for f in rule.check(snapshot, inputs)]
+    found = [f for rule in rules if only is None or rule.rule_id in only for f in rule.check(snapshot, inputs)]
+    # Every K8 finding names its cluster (K8-004 on a role names the role): exemptions and alerts need it.
+    return [f if "cluster" in dict(f.evidence) else replace(f, evidence=(("cluster", snapshot.cluster), *f.evidence))
+            for f in found]

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
 from eksguard.local.demo_cluster import cluster_chapter
+from eksguard.local.demo_context import DemoContext, Scenario, print_alerts, print_routed, published, related, subscribe
 from eksguard.local.demo_irsa import irsa_chapter
 from eksguard.local.demo_org import org_chapter
 from eksguard.local.demo_slack import slack_chapter
-from eksguard.local.invoke import LocalApp, load_app
+from eksguard.local.invoke import load_app
 from eksguard.local.replay import Routed, replay
 from eksguard.local.seed import DEMO_REGION, RANDOM_SEED, DemoAccount, seed_demo
 from eksguard.local.standin import endpoint_env, moto_server, seed_random
+from eksguard.pipeline.scan import ScanReport
 
 Mistake = Callable[[Any, DemoAccount], None]
 
@@ -71,14 +72,7 @@ def _nothing(ec2: Any, acct: DemoAccount) -> None:
     """The state the event describes is already in the seeded account (or the call failed)."""
 
 
-@dataclass(frozen=True)
-class Scenario:
-    event_file: str
-    story: str
-    mistake: Mistake
-
-
-SCENARIOS: tuple[Scenario, ...] = (
+SCENARIOS: tuple[Scenario[Mistake], ...] = (
     Scenario("sg-ingress-ssh-world-grouped-node", "SSH from 10.0.0.0/8 and 0.0.0.0/0 in one permission on the "
              "node SG", _grouped_ssh),
     Scenario("sg-ingress-kubelet-ipv6-world-node", "kubelet 10250 from ::/0 on the node SG",
@@ -107,21 +101,10 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class DemoContext:
-    """What every chapter of the demo gets: the stand-in session, the resolved app, the seeded account."""
-
-    session: boto3.session.Session
-    app: LocalApp
-    acct: DemoAccount
-    events: Path
-    out: TextIO
-
-
 def security_group_chapter(demo: DemoContext) -> bool:
     ec2 = demo.session.client("ec2")
     before = _rules(ec2, demo.acct)
-    routed: list[tuple[Scenario, Routed]] = []
+    routed: list[tuple[Scenario[Mistake], Routed]] = []
     for scenario in SCENARIOS:
         scenario.mistake(ec2, demo.acct)
         event = json.loads((demo.events / f"{scenario.event_file}.json").read_text())
@@ -139,36 +122,20 @@ CHAPTERS: tuple[Callable[[DemoContext], bool], ...] = (security_group_chapter, i
                                                       slack_chapter, org_chapter)
 
 
-def run_demo(root: Path, out: TextIO, mode: str = "enforce") -> int:
+def run_demo(root: Path, out: TextIO, render_scan: Callable[[ScanReport], str], mode: str = "enforce") -> int:
+    """The whole story; ``render_scan`` prints the posture table as `eksguard scan` does (cli/report.py)."""
     template, events = root / "template.yaml", root / "events"
     with moto_server() as endpoint, endpoint_env(endpoint):
         session = boto3.session.Session(region_name=DEMO_REGION)
         print(f"eksguard demo: AWS stand-in (moto server) at {endpoint}, region {DEMO_REGION}, Mode={mode}\n",
               file=out)
         app = load_app(template, {"Mode": mode}, session)
-        alerts_queue = _subscribe(session, app.context.physical["AlertTopic"]["Ref"])
+        alerts_queue = subscribe(session, app.context.physical["AlertTopic"]["Ref"], "demo-alert-subscriber")
         seed_random(endpoint, RANDOM_SEED)
-        demo = DemoContext(session, app, seed_demo(session), events, out)
+        demo = DemoContext(session, app, seed_demo(session), events, out, render_scan)
         ok = [chapter(demo) for chapter in CHAPTERS]
-        _print_alerts(out, _drain(session, alerts_queue))
+        print_alerts(out, "Alerts published on the SNS topic", published(session, alerts_queue))
         return 0 if all(ok) else 1
-
-
-def _subscribe(session: boto3.session.Session, topic_arn: str) -> str:
-    sqs, sns = session.client("sqs"), session.client("sns")
-    url = sqs.create_queue(QueueName="demo-alert-subscriber")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    return str(url)
-
-
-def _drain(session: boto3.session.Session, url: str) -> list[dict[str, Any]]:
-    sqs, messages = session.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for m in batch:
-            messages.append(json.loads(json.loads(m["Body"])["Message"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
 
 
 def _rules(ec2: Any, acct: DemoAccount) -> dict[tuple[str, str, str], str]:
@@ -194,30 +161,8 @@ def _print_rules(out: TextIO, before: dict[Any, str], after: dict[Any, str], acc
     print(file=out)
 
 
-def _print_actions(out: TextIO, routed: list[tuple[Scenario, Routed]]) -> None:
+def _print_actions(out: TextIO, routed: list[tuple[Scenario[Mistake], Routed]]) -> None:
     print("Events replayed through the template's EventBridge patterns:", file=out)
-    for scenario, result in routed:
-        print(f"- {scenario.event_file}: {scenario.story}", file=out)
-        if not result.matched:
-            print("    dropped by the rule pattern (as EventBridge would): no function invoked", file=out)
-        for delivery in result.deliveries:
-            inv = delivery.invocation
-            if not inv.ok:
-                print(f"    {delivery.rule}: ERROR {inv.error}", file=out)
-                continue
-            resp = inv.response
-            if not resp.get("actions"):
-                print(f"    {delivery.rule}: {resp['status']}, {resp['findings']} finding(s)"
-                      f"{' - ' + resp['reason'] if resp.get('reason') else ''}"
-                      f"{', ' + str(resp['out_of_scope']) + ' out of scope' if resp.get('out_of_scope') else ''}",
-                      file=out)
-            for a in resp.get("actions", []):
-                also = f" (+{','.join(a['related_rules'])})" if a["related_rules"] else ""
-                print(f"    {a['rule_id']}{also} {a['severity']:<8} {a['action']:<10} {a['detail']}", file=out)
+    print_routed(out, routed,
+                 lambda a: f"{a['rule_id']}{related(a)} {a['severity']:<8} {a['action']:<10} {a['detail']}")
     print(file=out)
-
-
-def _print_alerts(out: TextIO, alerts: list[dict[str, Any]]) -> None:
-    print(f"Alerts published on the SNS topic: {len(alerts)}", file=out)
-    for a in alerts:
-        print(f"  [{a['severity']}] {a['rule_id']} {a['action']}: {a['summary']}", file=out)

@@ -8,25 +8,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eksguard import clock
 from eksguard.aws.clients import Aws
-from eksguard.cli.scan import render
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
+from eksguard.local.demo_context import DemoContext, Scenario, print_routed
 from eksguard.local.invoke import invoke, load_app
 from eksguard.local.replay import Routed, replay
 from eksguard.local.seed import OFFICE_CIDR, POSTURE_RANDOM_SEED, PostureAccount, seed_cluster_posture
 from eksguard.local.standin import seed_random
 from eksguard.pipeline.scan import scan
 
-if TYPE_CHECKING:  # demo.py imports this module for its CHAPTERS
-    from eksguard.local.demo import DemoContext
-
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-Mistake = Callable[[Any, PostureAccount, "DemoContext"], None]
+Mistake = Callable[[Any, PostureAccount, DemoContext], None]
 
 
 def _nothing(session: Any, posture: PostureAccount, demo: DemoContext) -> None:
@@ -63,14 +59,7 @@ def _node_imds_optional(session: Any, posture: PostureAccount, demo: DemoContext
                                                            HttpPutResponseHopLimit=2)
 
 
-@dataclass(frozen=True)
-class Scenario:
-    event_file: str
-    story: str
-    mistake: Mistake
-
-
-SCENARIOS: tuple[Scenario, ...] = (
+SCENARIOS: tuple[Scenario[Mistake], ...] = (
     Scenario("ec2-create-launch-template-imdsv1", "node template legacy-nodes allows IMDSv1, hop limit 2", _nothing),
     Scenario("eks-create-nodegroup-imdsv1-template", "node group legacy-ng launches from it ($Default)", _nothing),
     Scenario("eks-create-cluster-public-no-logging", "cluster legacy: endpoint open to the world, logging off, "
@@ -103,12 +92,12 @@ def cluster_chapter(demo: DemoContext) -> bool:
     app = load_app(demo.app.template_path, overrides, demo.session)
     out = demo.out
     print(f"== Cluster posture (Mode={mode}, TrustedCidrs={OFFICE_CIDR}, EnforceImdsv2=true)", file=out)
-    routed: list[tuple[Scenario, Routed]] = []
+    routed: list[tuple[Scenario[Mistake], Routed]] = []
     for scenario in SCENARIOS:
         scenario.mistake(demo.session, posture, demo)
         event = json.loads((demo.events / f"{scenario.event_file}.json").read_text())
         routed.append((scenario, replay(app, scenario.event_file, event)))
-    ok = _print_routed(out, routed)
+    ok = print_routed(out, routed, lambda a: f"{a['rule_id']} {a['severity']:<8} {a['action']:<27} {a['detail'][:100]}")
 
     sweep_event = json.loads((demo.events / "scheduled-sweep.json").read_text())
     swept = invoke(app, "SweepFunction", sweep_event)
@@ -126,26 +115,5 @@ def cluster_chapter(demo: DemoContext) -> bool:
     print("\nPosture after remediation (eksguard scan):", file=out)
     report = scan(Aws(demo.session.region_name, demo.session), [str(demo.session.region_name)],
                   Config.from_env({}), EksConfig.from_env({}), clock.today())
-    print(render(report, "table"), file=out)
-    return ok
-
-
-def _print_routed(out: Any, routed: list[tuple[Scenario, Routed]]) -> bool:
-    ok = True
-    for scenario, result in routed:
-        print(f"- {scenario.event_file}: {scenario.story}", file=out)
-        if not result.matched:
-            print("    dropped by the rule pattern (as EventBridge would): no function invoked", file=out)
-        for delivery in result.deliveries:
-            inv = delivery.invocation
-            if not inv.ok:
-                ok = False
-                print(f"    {delivery.rule}: ERROR {inv.error}", file=out)
-                continue
-            resp = inv.response
-            if not resp.get("actions"):
-                print(f"    {delivery.rule}: {resp['status']}, {resp['findings']} finding(s)"
-                      f"{' - ' + resp['reason'] if resp.get('reason') else ''}", file=out)
-            for a in resp.get("actions", []):
-                print(f"    {a['rule_id']} {a['severity']:<8} {a['action']:<27} {a['detail'][:100]}", file=out)
+    print(demo.render_scan(report), file=out)
     return ok

@@ -10,19 +10,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import boto3
 
+from eksguard.local.demo_context import (
+    DemoContext,
+    Scenario,
+    print_alerts,
+    print_routed,
+    published,
+    related,
+    subscribe,
+)
 from eksguard.local.invoke import LocalApp, load_app, reset_warm
 from eksguard.local.replay import Routed, replay
 from eksguard.local.seed import EKS_CA_THUMBPRINT, IAM_REGION, IRSA_RANDOM_SEED, IrsaAccount, seed_irsa
 from eksguard.local.standin import seed_random
 from eksguard.snapshot.irsa import parse_trust, provider_issuer
-
-if TYPE_CHECKING:  # demo.py imports this module for its CHAPTERS
-    from eksguard.local.demo import DemoContext
 
 Mistake = Callable[[Any, IrsaAccount], None]
 DEMO_ROLES = ("demo-aws-node", "demo-app-api", "demo-reports", "payments-api")
@@ -57,11 +62,7 @@ def _ci_star(iam: Any, irsa: IrsaAccount) -> None:
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
 
 
-@dataclass(frozen=True)
-class IrsaScenario:
-    event_file: str
-    story: str
-    mistake: Mistake
+IrsaScenario = Scenario[Mistake]
 
 
 SCENARIOS: tuple[IrsaScenario, ...] = (
@@ -96,7 +97,8 @@ def iam_app(demo: DemoContext) -> LocalApp:
 
 def irsa_chapter(demo: DemoContext) -> bool:
     app = iam_app(demo)
-    queue = _subscribe(app)
+    queue = subscribe(boto3.session.Session(region_name=IAM_REGION), app.context.physical["AlertTopic"]["Ref"],
+                      "demo-irsa-alert-subscriber")
     seed_random(os.environ["AWS_ENDPOINT_URL"], IRSA_RANDOM_SEED)
     irsa = seed_irsa(demo.session)
     iam = demo.session.client("iam", region_name=IAM_REGION)
@@ -117,7 +119,9 @@ def irsa_chapter(demo: DemoContext) -> bool:
     print("== IRSA trust policies (IAM events in us-east-1, clusters in ap-northeast-2)", file=out)
     _print_trusts(out, before, {name: trust_summary(iam, name) for name in DEMO_ROLES})
     _print_routed(out, routed)
-    _print_alerts(out, _drain(queue))
+    print_alerts(out, "IRSA and IAM alerts published on the us-east-1 SNS topic",
+                 published(boto3.session.Session(region_name=IAM_REGION), queue))
+    print(file=out)
     return all(d.invocation.ok for _, r in routed for d in r.deliveries)
 
 
@@ -148,45 +152,6 @@ def _print_trusts(out: TextIO, before: dict[str, dict[str, str]], after: dict[st
 
 def _print_routed(out: TextIO, routed: list[tuple[IrsaScenario, Routed]]) -> None:
     print("Events replayed through the template's EventBridge patterns:", file=out)
-    for scenario, result in routed:
-        print(f"- {scenario.event_file}: {scenario.story}", file=out)
-        if not result.matched:
-            print("    dropped by the rule pattern (as EventBridge would): no function invoked", file=out)
-        for delivery in (d for d in result.deliveries if d.rule.startswith("Irsa")):
-            inv = delivery.invocation
-            if not inv.ok:
-                print(f"    {delivery.rule}: ERROR {inv.error}", file=out)
-                continue
-            resp = inv.response
-            if not resp.get("actions"):
-                print(f"    {delivery.rule}: {resp['status']}, {resp['findings']} finding(s)"
-                      f"{' - ' + resp['reason'] if resp.get('reason') else ''}", file=out)
-            for a in resp.get("actions", []):
-                also = f" (+{','.join(a['related_rules'])})" if a["related_rules"] else ""
-                print(f"    {a['rule_id']}{also} {a['severity']:<8} {a['action']:<13} {a['resource_id']}", file=out)
-    print(file=out)
-
-
-def _subscribe(app: LocalApp) -> str:
-    session = boto3.session.Session(region_name=IAM_REGION)
-    sqs, sns = session.client("sqs"), session.client("sns")
-    url = sqs.create_queue(QueueName="demo-irsa-alert-subscriber")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=app.context.physical["AlertTopic"]["Ref"], Protocol="sqs", Endpoint=arn)
-    return str(url)
-
-
-def _drain(url: str) -> list[dict[str, Any]]:
-    sqs, messages = boto3.client("sqs", region_name=IAM_REGION), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for m in batch:
-            messages.append(json.loads(json.loads(m["Body"])["Message"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return messages
-
-
-def _print_alerts(out: TextIO, alerts: list[dict[str, Any]]) -> None:
-    print(f"IRSA and IAM alerts published on the us-east-1 SNS topic: {len(alerts)}", file=out)
-    for a in alerts:
-        print(f"  [{a['severity']}] {a['rule_id']} {a['action']}: {a['summary']}", file=out)
+    print_routed(out, routed, lambda a: f"{a['rule_id']}{related(a)} {a['severity']:<8} {a['action']:<13} "
+                                        f"{a['resource_id']}", shown=lambda rule: rule.startswith("Irsa"))
     print(file=out)

@@ -9,19 +9,16 @@ target here, and the chapter hands what arrives there to the central notifier, a
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from eksguard.alert.slack import render_text
+from eksguard.local.demo_context import DemoContext, drain, queue
 from eksguard.local.demo_slack import lambda_sns_event
 from eksguard.local.invoke import Invocation, LocalApp, invoke, load_app
 from eksguard.local.replay import replay
 from eksguard.local.seed import DEMO_REGION, DemoAccount, seed_demo
 from eksguard.local.slack_receiver import slack_receiver
-
-if TYPE_CHECKING:  # demo.py imports this module for its CHAPTERS
-    from eksguard.local.demo import DemoContext
 
 CENTRAL, CENTRAL_REGION, ORG_ID = "111122223333", "us-east-1", "o-eksguarddemo"
 MEMBER_B = "333344445555"
@@ -34,23 +31,6 @@ def assume_account(session: boto3.session.Session, account: str, region: str) ->
                                               RoleSessionName="eksguard-local")["Credentials"]
     return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                  aws_session_token=creds["SessionToken"], region_name=region)
-
-
-def queue(session: boto3.session.Session, name: str) -> tuple[str, str]:
-    """An SQS queue: (url, arn)."""
-    sqs = session.client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-
-def drain(session: boto3.session.Session, url: str) -> list[dict[str, Any]]:
-    """Every message body on the queue (JSON), deleted once read."""
-    sqs, out = session.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for m in batch:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return out
 
 
 def stream_queue(central: boto3.session.Session, app: LocalApp) -> str:

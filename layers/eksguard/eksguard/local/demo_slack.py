@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eksguard.alert.slack import render_text
+from eksguard.local.demo_context import DemoContext
 from eksguard.local.invoke import Invocation, LocalApp, invoke, load_app
 from eksguard.local.slack_receiver import slack_receiver
-
-if TYPE_CHECKING:  # demo.py imports this module for its CHAPTERS
-    from eksguard.local.demo import DemoContext
 
 SECRET_NAME = "eksguard/demo/slack-webhook"
 

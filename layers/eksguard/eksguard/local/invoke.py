@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -113,16 +114,18 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
     warm_key = (spec.logical_id, tuple(sorted({**env, "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")}.items())))
     cold = warm_key not in _warm
     hook = _invoke_hook(spec.logical_id, app)  # before a cold start makes the container's clients
-    with _environment(env), _code_paths(spec), contextlib.redirect_stdout(logs):
+    with _environment(env), _code_paths(spec), contextlib.redirect_stdout(logs), _library_logging():
         from eksguard.aws import clients
 
         if cold:
             # A container of its own: a fresh client set (in its region, at its endpoint), then the import.
             clients.reset()
             container_clients = clients.default()
-            _warm[warm_key] = (_load_handler(spec), container_clients)
-        handler, container_clients = _warm[warm_key]
+            _warm[warm_key] = (_load_handler(spec), container_clients, _logger_state(LIBRARY_LOGGER))
+        handler, container_clients, library_logging = _warm[warm_key]
         clients.install(container_clients)  # in-process containers take turns with the one global set
+        _set_logger_state(LIBRARY_LOGGER, library_logging)  # and with the library's logger, as it configured it
+        _log_to(sys.stdout, spec)
         try:
             with hook:
                 response = handler(event, FakeLambdaContext(spec, app.context))
@@ -156,8 +159,8 @@ def _invoke_hook(logical_id: str, app: LocalApp) -> contextlib.AbstractContextMa
     return factory(logical_id, app)
 
 
-# Handlers already imported, with their clients, by function and environment: a warm container.
-_warm: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, Any]] = {}
+# Handlers already imported, with their clients and library logging, by function and environment: a warm container.
+_warm: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Any, Any, LoggerState]] = {}
 
 
 def reset_warm() -> None:
@@ -176,6 +179,41 @@ def _load_handler(spec: FunctionSpec) -> Any:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return getattr(module, attr)
+
+
+# The function's handler wrapper (eksguard/handler.py) gives the library's logger the function's JSON handler:
+# in Lambda for the container's life, here only while the function runs (it is a process-wide logger).
+LIBRARY_LOGGER = "eksguard"
+LoggerState = tuple[list[logging.Handler], bool, int]
+
+
+def _logger_state(name: str) -> LoggerState:
+    found = logging.getLogger(name)
+    return list(found.handlers), found.propagate, found.level
+
+
+def _set_logger_state(name: str, state: LoggerState) -> None:
+    found = logging.getLogger(name)
+    found.handlers, found.propagate = list(state[0]), state[1]
+    found.setLevel(state[2])
+
+
+@contextlib.contextmanager
+def _library_logging() -> Iterator[None]:
+    saved = _logger_state(LIBRARY_LOGGER)
+    try:
+        yield
+    finally:
+        _set_logger_state(LIBRARY_LOGGER, saved)
+
+
+def _log_to(stream: Any, spec: FunctionSpec) -> None:
+    """Point the function's Powertools logger at this invocation's output. Powertools configures the logger
+    once per process, on the stream of the first import; in-process containers outlive that one."""
+    service = spec.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+    for handler in logging.getLogger(service).handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
 
 
 @contextlib.contextmanager

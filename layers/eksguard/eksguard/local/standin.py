@@ -116,7 +116,12 @@ def endpoint_env(endpoint: str) -> Iterator[None]:
 # -- Cluster-posture gaps (moto 5.2.5), filled the way AWS behaves --------------------------------------
 # - EKS access entries do not exist in moto: CreateAccessEntry, DescribeAccessEntry, ListAccessEntries,
 #   DeleteAccessEntry, AssociateAccessPolicy, DisassociateAccessPolicy and ListAssociatedAccessPolicies
-#   are served here from the cluster object (principal ARNs arrive URL-encoded in the path).
+#   are served here from the cluster object (principal ARNs arrive URL-encoded in the path), in botocore's
+#   shapes: accessEntryArn as AWS forms it (access-entry/<cluster>/<role|user>/<account>/<name>/<uuid>),
+#   createdAt/modifiedAt, associatedAt/modifiedAt, accessScope with its namespaces list. Associating a policy
+#   again replaces its scope (EKS allows each policy once per entry); disassociating one that is not associated
+#   is ResourceNotFoundException, as for a missing entry (what AWS's API reference lists for the call).
+#   TagResource, UntagResource and ListTagsForResource also take an access entry's ARN.
 # - ``accessConfig`` is neither stored nor returned: a cluster created through the API without one gets
 #   authenticationMode CONFIG_MAP, as AWS documents, and access calls on it are refused as AWS refuses them.
 # - UpdateClusterConfig replaced the whole resourcesVpcConfig (dropping subnets, security groups and the
@@ -160,9 +165,11 @@ def _patch_eks_responses() -> None:
     from urllib.parse import unquote
 
     from moto.core.responses import ActionResult, EmptyResult
-    from moto.eks.exceptions import InvalidRequestException, ResourceNotFoundException
+    from moto.core.utils import utcnow
+    from moto.eks.exceptions import InvalidRequestException, ResourceInUseException, ResourceNotFoundException
     from moto.eks.models import Cluster
     from moto.eks.responses import EKSResponse
+    from moto.moto_api._internal import mock_random
 
     Cluster.access_config = {"authenticationMode": "CONFIG_MAP",  # type: ignore[attr-defined]
                              "bootstrapClusterCreatorAdminPermissions": True}
@@ -202,9 +209,19 @@ def _patch_eks_responses() -> None:
     def create_access_entry(self: EKSResponse) -> ActionResult:
         cluster = cluster_of(self)
         principal = unquote(self._get_param("principalArn"))
+        if principal in cluster.access_entries:
+            raise ResourceInUseException(clusterName=cluster.name, nodegroupName=None, addonName=None,
+                                         message=f"The specified access entry resource is already in use on this "
+                                                 f"cluster: {principal}")
+        # arn:aws:iam::<account>:role/<path/>name -> access-entry/<cluster>/role/<account>/<name>/<uuid>
+        _, _, _, _, account, resource = principal.split(":", 5)
+        kind, name = resource.split("/", 1)[0], resource.rsplit("/", 1)[-1]
+        now = utcnow()
         entry = {"clusterName": cluster.name, "principalArn": principal,
                  "kubernetesGroups": self._get_param("kubernetesGroups") or [],
-                 "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{principal}",
+                 "accessEntryArn": f"{cluster.arn.replace(':cluster/', ':access-entry/')}/{kind}/{account}/{name}/"
+                                   f"{mock_random.uuid4()}",
+                 "createdAt": now, "modifiedAt": now,
                  "type": self._get_param("type") or "STANDARD", "username": principal,
                  "tags": self._get_param("tags") or {}, "policies": {}}
         cluster.access_entries[principal] = entry
@@ -227,13 +244,22 @@ def _patch_eks_responses() -> None:
         cluster = cluster_of(self)
         principal, entry = entry_of(self, cluster)
         policy = unquote(self._get_param("policyArn"))
-        entry["policies"][policy] = {"policyArn": policy, "accessScope": self._get_param("accessScope")}
+        scope = self._get_param("accessScope") or {}
+        now, earlier = utcnow(), entry["policies"].get(policy) or {}
+        entry["policies"][policy] = {"policyArn": policy, "accessScope": {
+            "type": scope.get("type"), "namespaces": list(scope.get("namespaces") or [])},
+            "associatedAt": earlier.get("associatedAt", now), "modifiedAt": now}
         return ActionResult({"clusterName": cluster.name, "principalArn": principal,
                              "associatedAccessPolicy": entry["policies"][policy]})
 
     def disassociate_access_policy(self: EKSResponse) -> EmptyResult:
-        _, entry = entry_of(self, cluster_of(self))
-        entry["policies"].pop(unquote(self._get_param("policyArn")), None)
+        cluster = cluster_of(self)
+        principal, entry = entry_of(self, cluster)
+        policy = unquote(self._get_param("policyArn"))
+        if entry["policies"].pop(policy, None) is None:
+            raise ResourceNotFoundException(clusterName=cluster.name, nodegroupName=None, fargateProfileName=None,
+                                            addonName=None, message=f"The specified policyArn {policy} is not "
+                                                                    f"associated with {principal}")
         return EmptyResult()
 
     def list_associated_access_policies(self: EKSResponse) -> ActionResult:
@@ -249,6 +275,42 @@ def _patch_eks_responses() -> None:
                 "list_associated_access_policies": list_associated_access_policies}
     for name, handler in handlers.items():
         setattr(EKSResponse, name, handler)
+    _patch_access_entry_tags()
+
+
+def _patch_access_entry_tags() -> None:
+    """moto tags clusters only: an access entry's ARN is looked up among the clusters' entries first."""
+    from moto.eks.models import EKSBackend
+
+    def entry_by_arn(backend: EKSBackend, arn: str) -> dict[str, Any] | None:
+        entries = (e for c in backend.clusters.values() for e in getattr(c, "access_entries", {}).values())
+        return next((e for e in entries if e["accessEntryArn"] == arn), None)
+
+    original_tag, original_untag = EKSBackend.tag_resource, EKSBackend.untag_resource
+    original_list = EKSBackend.list_tags_for_resource
+
+    def tag_resource(self: EKSBackend, resource_arn: str, tags: dict[str, str]) -> None:
+        entry = entry_by_arn(self, resource_arn)
+        if entry is None:
+            return original_tag(self, resource_arn, tags)
+        entry["tags"].update(tags)
+        return None
+
+    def untag_resource(self: EKSBackend, resource_arn: str, tag_keys: list[str]) -> None:
+        entry = entry_by_arn(self, resource_arn)
+        if entry is None:
+            return original_untag(self, resource_arn, tag_keys)
+        for key in tag_keys if isinstance(tag_keys, list) else [tag_keys]:
+            entry["tags"].pop(key, None)
+        return None
+
+    def list_tags_for_resource(self: EKSBackend, resource_arn: str) -> dict[str, str]:
+        entry = entry_by_arn(self, resource_arn)
+        return original_list(self, resource_arn) if entry is None else dict(entry["tags"])
+
+    EKSBackend.tag_resource = tag_resource  # type: ignore[method-assign]
+    EKSBackend.untag_resource = untag_resource  # type: ignore[method-assign]
+    EKSBackend.list_tags_for_resource = list_tags_for_resource  # type: ignore[method-assign]
 
 
 def _patch_launch_template_versions() -> None:
@@ -296,7 +358,17 @@ def apply_irsa_patches() -> None:
         return
     _patch_cluster_issuers()
     _patch_managed_policies()
+    _patch_authorization_details()
     _irsa_patched = True
+
+
+def _patch_authorization_details() -> None:
+    """moto 5.2.5's GetAccountAuthorizationDetails leaves PolicyName and PolicyId out of each managed policy
+    (its serializer looks for attributes the policy model names ``name`` and ``id``); AWS always sends both."""
+    from moto.iam.models import ManagedPolicy
+
+    ManagedPolicy.policy_name = property(lambda self: self.name)  # type: ignore[attr-defined]
+    ManagedPolicy.policy_id = property(lambda self: self.id)  # type: ignore[attr-defined]
 
 
 def _patch_cluster_issuers() -> None:

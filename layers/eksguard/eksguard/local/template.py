@@ -254,6 +254,9 @@ class TemplateResolver:
         if lid not in self._resources:
             raise TemplateError(f"Fn::GetAtt {lid}.{attr}: no resource {lid!r} in the template")
         attrs = self._ctx.physical.get(lid, {})
+        if attr == "Arn" and self._resources[lid].get("Type") == "AWS::Serverless::Function" and attr not in attrs:
+            # Functions are not provisioned locally; they run in-process under their logical id.
+            return f"arn:{self._ctx.partition}:lambda:{self._ctx.region}:{self._ctx.account_id}:function:{lid}"
         if attr not in attrs:
             known = ", ".join(sorted(k for k in attrs if k != "Ref")) or "none (not provisioned?)"
             raise TemplateError(f"Fn::GetAtt {lid}.{attr}: no local value; known attributes: {known}")

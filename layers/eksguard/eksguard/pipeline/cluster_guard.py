@@ -153,7 +153,8 @@ def publish_outcomes(outcomes: list[EksOutcome], aws: Aws, audit: AuditStore | N
 
 def summary(outcome: EksOutcome) -> ActionSummary:
     finding = outcome.action.finding
-    detail = f"{finding.detail} ({outcome.note})" if outcome.note else finding.detail
+    note = outcome.note or outcome.action.note  # what was done, else why nothing was (alert only, exempt)
+    detail = f"{finding.detail} ({note})" if note else finding.detail
     return ActionSummary(rule_id=finding.rule_id, severity=finding.severity.label, resource_id=finding.resource_id,
                          target_id=finding.target_id, action=outcome.kind.value, status=outcome.status,
                          detail=detail, error=outcome.error)

@@ -48,6 +48,8 @@ from eksguard.snapshot.irsa import (
     refresh_targets,
 )
 
+# Tests and replays that do not pass the function's EksConfig read no Kubernetes API.
+NO_KUBERNETES = EksConfig(read_kubernetes=False)
 POSTURE_EVENTS = frozenset({"AttachRolePolicy", "PutRolePolicy", "CreatePolicyVersion"})
 
 
@@ -56,7 +58,10 @@ POSTURE_EVENTS = frozenset({"AttachRolePolicy", "PutRolePolicy", "CreatePolicyVe
 FAMILIES = (Family.IRSA, Family.IAM)
 
 
-def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> GuardResult:
+def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime,
+           eks_config: EksConfig = NO_KUBERNETES) -> GuardResult:
+    """``eks_config.read_kubernetes``: read the ServiceAccounts of a role's cluster to find its service account
+    (DESIGN section 5, third source) when neither the trust nor the tag names it."""
     try:
         event = parse_envelope(raw)
     except EventError as exc:
@@ -76,26 +81,28 @@ def handle(raw: Mapping[str, Any], config: Config, aws: Aws, now: datetime) -> G
         ctx = replace(ctx, account=aws.account_id())
     try:
         if isinstance(change, ClusterChange):
-            return refresh_for_cluster(aws, config, ctx, ctx.region, change.cluster_name, now)
+            return refresh_for_cluster(aws, config, ctx, ctx.region, change.cluster_name, now,
+                                       read_sas=eks_config.read_kubernetes)
         if ctx.event_name in POSTURE_EVENTS:
             return iam_posture.handle(change, aws, config, ctx, now)
-        return _iam(change, aws, config, ctx, now)
+        return _iam(change, aws, config, ctx, now, eks_config.read_kubernetes)
     except TrustPolicyError as exc:
         # IAM accepted the document, so eksguard misreads it: say so, change nothing.
         return GuardResult("processed", ctx.event_id, ctx.event_name, f"trust policy not understood: {exc}")
 
 
-def _iam(change: IamChange, aws: Aws, config: Config, ctx: EventContext, now: datetime) -> GuardResult:
+def _iam(change: IamChange, aws: Aws, config: Config, ctx: EventContext, now: datetime,
+         read_sas: bool) -> GuardResult:
     if change.event_name in ("CreateRole", "UpdateAssumeRolePolicy"):
         role = iam.read_role(aws, change.role_name or "")
         if role is None:
             return GuardResult("processed", ctx.event_id, ctx.event_name, "role no longer exists: nothing to do")
-        return guard_roles([role], aws, config, ctx, now)
+        return guard_roles([role], aws, config, ctx, now, read_sas=read_sas)
     if change.event_name == "DeleteOpenIDConnectProvider":
         roles = roles_trusting(aws, wanted=[change.provider_arn or ""])
         if not roles:
             return GuardResult("processed", ctx.event_id, ctx.event_name, "no role trusts the deleted provider")
-        return guard_roles(roles, aws, config, ctx, now)
+        return guard_roles(roles, aws, config, ctx, now, read_sas=read_sas)
     issuer = eks_issuer(change.provider_url or "")
     if issuer is None:
         return GuardResult("processed", ctx.event_id, ctx.event_name, "not an EKS cluster issuer: nothing to refresh")
@@ -105,11 +112,12 @@ def _iam(change: IamChange, aws: Aws, config: Config, ctx: EventContext, now: da
     if cluster is None:
         return GuardResult("processed", ctx.event_id, ctx.event_name,
                            f"no live cluster in {region} has issuer {issuer}: nothing to refresh")
-    return refresh_for_cluster(aws, config, ctx, region, cluster.name, now, clusters)
+    return refresh_for_cluster(aws, config, ctx, region, cluster.name, now, clusters, read_sas)
 
 
 def refresh_for_cluster(aws: Aws, config: Config, ctx: EventContext, region: str, cluster_name: str,
-                        now: datetime, clusters: Sequence[ClusterIssuer] | None = None) -> GuardResult:
+                        now: datetime, clusters: Sequence[ClusterIssuer] | None = None,
+                        read_sas: bool = False) -> GuardResult:
     """IR-005: move every role still trusting a previous issuer of ``cluster_name`` (issuer history, or the
     role's ``eksguard:cluster`` tag) to the cluster's current issuer - or, without an IAM OIDC provider
     for it yet, alert with the command that creates one."""
@@ -130,17 +138,17 @@ def refresh_for_cluster(aws: Aws, config: Config, ctx: EventContext, region: str
         return GuardResult("processed", ctx.event_id, ctx.event_name,
                            f"no role trusts a stale issuer of {region}: nothing to refresh", extra=extra)
     return guard_roles(candidates, aws, config, ctx, now, known={region: clusters},
-                       only=lambda snap: refresh_targets(snap, cluster), extra=extra)
+                       only=lambda snap: refresh_targets(snap, cluster), extra=extra, read_sas=read_sas)
 
 
 def guard_roles(roles: Sequence[Role], aws: Aws, config: Config, ctx: EventContext, now: datetime,
                 known: Mapping[str, Sequence[ClusterIssuer]] | None = None,
                 only: Callable[[IrsaSnapshot], Sequence[Role]] | None = None,
-                extra: Mapping[str, Any] | None = None) -> GuardResult:
+                extra: Mapping[str, Any] | None = None, read_sas: bool = False) -> GuardResult:
     audit = _audit(aws, config)
     partition = roles[0].arn.split(":")[1] if roles else "aws"
     snap, unreadable = read_snapshot(aws, roles, ctx.account, audit, partition,
-                                     {k: tuple(v) for k, v in (known or {}).items()})
+                                     {k: tuple(v) for k, v in (known or {}).items()}, service_accounts=read_sas)
     observe(audit, snap, ctx.event_id, ctx.time)
     if only is not None:
         snap = replace(snap, roles=tuple(only(snap)))

@@ -7,7 +7,7 @@ returns, the sweep plans and applies it, the guards run the same rules on the pa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eksguard.aws import ec2
@@ -16,13 +16,14 @@ from eksguard.aws import launch_templates as lt_api
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
 from eksguard.aws.cloudtrail import read_trail_coverage
-from eksguard.aws.iam_account import read_account_iam
+from eksguard.aws.iam_account import AccountIam, read_account_iam
 from eksguard.aws.irsa_snapshot import read_snapshot as read_irsa_snapshot
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import Posture, evaluate, rule
 from eksguard.detect.rule import Family
 from eksguard.model import Finding
+from eksguard.pipeline.kubernetes import K8sPosture, read_kubernetes
 from eksguard.plan.sg import in_scope
 from eksguard.snapshot.eks import EksSnapshot
 from eksguard.snapshot.sg import GroupRole, SgSnapshot
@@ -41,18 +42,20 @@ class RegionPosture:
     region: str
     sg: SgSnapshot
     eks: EksSnapshot
+    # Each cluster's Kubernetes side with its inputs; None: not read (ReadKubernetes off, --no-kubernetes).
+    k8s: K8sPosture | None = None
 
     @property
     def posture(self) -> Posture:
-        return Posture(sg=self.sg, eks=self.eks)
+        return Posture(sg=self.sg, eks=self.eks, k8s=self.k8s)
 
 
 @dataclass(frozen=True)
 class GlobalPosture:
     posture: Posture
+    iam: AccountIam
     # Regions whose clusters could not be read (region -> error): issuers there were not judged stale or live.
     unreadable_regions: Mapping[str, str]
-    unreadable_roles: tuple[tuple[str, str], ...] = ()
 
 
 def read_region(aws: Aws, region: str, config: Config, progress: Progress = _quiet) -> RegionPosture:
@@ -83,17 +86,30 @@ def _tagged_customer_template(lt: Mapping[str, Any]) -> bool:
     return lt_api.is_node_tagged(tags) and lt_api.EKS_OWNED_TAG not in tags
 
 
-def read_global(aws: Aws, account: str, audit: AuditStore | None = None,
-                progress: Progress = _quiet) -> GlobalPosture:
+def with_kubernetes(aws: Aws, region: RegionPosture, iam: AccountIam | None, account: str,
+                    eks_config: EksConfig, progress: Progress = _quiet) -> RegionPosture:
+    """The region with each cluster's Kubernetes side read (DESIGN section 9), when ReadKubernetes is on."""
+    if not eks_config.read_kubernetes:
+        return region
+    progress("Kubernetes APIs of the clusters")
+    return replace(region, k8s=read_kubernetes(aws, region.region, region.eks, iam, account, eks_config))
+
+
+def read_iam(aws: Aws, account: str, progress: Progress = _quiet) -> AccountIam:
+    progress("IAM roles, users and policies")
+    return read_account_iam(aws, account)
+
+
+def read_global(aws: Aws, account: str, audit: AuditStore | None = None, progress: Progress = _quiet,
+                iam: AccountIam | None = None, service_accounts: bool = False) -> GlobalPosture:
     """IAM, once per account: IRSA trusts (with the clusters of every region their issuers name and the OIDC
     providers they reference) and the IAM posture (EK-005, EK-007)."""
-    progress("IAM roles and policies")
-    iam = read_account_iam(aws, account)
+    iam = iam or read_iam(aws, account, progress)
     roles = iam.irsa_roles
     partition = roles[0].arn.split(":")[1] if roles else "aws"
     progress("clusters and OIDC providers of IRSA trusts")
-    irsa, unreadable = read_irsa_snapshot(aws, roles, account, audit, partition)
-    return GlobalPosture(Posture(irsa=irsa, iam=iam.posture), unreadable, iam.unreadable_roles)
+    irsa, unreadable = read_irsa_snapshot(aws, roles, account, audit, partition, service_accounts=service_accounts)
+    return GlobalPosture(Posture(irsa=irsa, iam=iam.posture), iam, unreadable)
 
 
 def findings(posture: Posture, config: Config, eks_config: EksConfig) -> list[Finding]:
@@ -118,3 +134,13 @@ def tags_by_resource(region: RegionPosture | None, glob: GlobalPosture | None) -
             out.update({r.name: r.tags for r in iam.cni_roles})
             out.update({p.inline_of or p.name: p.tags for p in iam.policies if p.tags})
     return out
+
+
+def exemption_tags(tags: Mapping[str, Mapping[str, str]], finding: Finding) -> Mapping[str, str]:
+    """The tags that exempt a finding: its resource's, or for the K8 family (``cluster/namespace[/name]``) the
+    cluster's."""
+    if finding.resource_id in tags:
+        return tags[finding.resource_id]
+    if rule(finding.rule_id).family is Family.KUBERNETES:
+        return tags.get(str(dict(finding.evidence).get("cluster", "")), {})
+    return {}

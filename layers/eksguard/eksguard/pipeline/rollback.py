@@ -2,9 +2,9 @@
 decide, restore, record, alert), dispatching on the record's ``resource_type``.
 
 A rollback restores the before-image exactly, then keeps the guard from undoing the restore: the
-resource gets the exemption tag with a date ``EXEMPT_DAYS`` out (set *before* the restore, so the event
-the restore produces already finds the resource exempt). The rollback is an audit record of its own,
-and an alert (``rolled-back``, or ``failed``).
+resource (for an access policy: its access entry) gets the exemption tag with a date ``EXEMPT_DAYS`` out (set
+*before* the restore, so the event the restore produces already finds the resource exempt). The rollback is
+an audit record of its own, and an alert (``rolled-back``, or ``failed``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from eksguard.aws.audit import AuditStore
 from eksguard.aws.clients import Aws
-from eksguard.pipeline import rollback_sg, rollback_trust
+from eksguard.pipeline import rollback_access, rollback_sg, rollback_trust
 from eksguard.pipeline.rollback_model import EXEMPT_DAYS, RollbackError, RollbackRequest, RollbackResult
 
 __all__ = ["EXEMPT_DAYS", "RESTORERS", "RollbackError", "RollbackRequest", "RollbackResult", "rollback"]
@@ -39,4 +39,5 @@ def rollback(aws: Aws, audit: AuditStore, request: RollbackRequest) -> RollbackR
 RESTORERS: dict[str, Restorer] = {
     rollback_trust.RESOURCE_TYPE: rollback_trust.restore,
     rollback_sg.RESOURCE_TYPE: rollback_sg.restore,
+    rollback_access.RESOURCE_TYPE: rollback_access.restore,
 }

@@ -14,7 +14,16 @@ from eksguard.aws.clients import Aws
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.model import Finding, Severity
-from eksguard.pipeline.posture import GLOBAL, Progress, read_global, read_region, tags_by_resource
+from eksguard.pipeline.posture import (
+    GLOBAL,
+    Progress,
+    exemption_tags,
+    read_global,
+    read_iam,
+    read_region,
+    tags_by_resource,
+    with_kubernetes,
+)
 from eksguard.pipeline.posture import findings as posture_findings
 from eksguard.plan.exemptions import exemption
 
@@ -69,7 +78,8 @@ def fails(findings: Iterable[ScanFinding], threshold: Severity) -> bool:
 
 def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig, today: date,
          progress: RegionProgress | None = None, include_global: bool = True) -> ScanReport:
-    """Every rule family over each region, and the account's IAM side once (region ``global``)."""
+    """Every rule family over each region (the K8 family unless ``eks_config.read_kubernetes`` is off), and the
+    account's IAM side once (region ``global``)."""
     account = aws.account_id()
     findings: list[ScanFinding] = []
     trails: list[RegionTrail] = []
@@ -78,14 +88,17 @@ def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig
     def step(index: int, region: str) -> Progress:
         return lambda what: progress(index, steps, region, what) if progress is not None else None
 
+    needs_iam = include_global or eks_config.read_kubernetes
+    iam = read_iam(aws, account, step(steps, GLOBAL)) if needs_iam else None
     for index, region in enumerate(regions, 1):
-        read = read_region(aws, region, config, step(index, region))
+        read = with_kubernetes(aws, read_region(aws, region, config, step(index, region)), iam, account, eks_config,
+                               step(index, region))
         findings += _labelled(account, region, posture_findings(read.posture, config, eks_config),
                               tags_by_resource(read, None), config, today)
         if read.eks.trail is not None:
             trails.append(RegionTrail(region, read.eks.trail.logging_trails))
     if include_global:
-        glob = read_global(aws, account, None, step(steps, GLOBAL))
+        glob = read_global(aws, account, None, step(steps, GLOBAL), iam, eks_config.read_kubernetes)
         findings += _labelled(account, GLOBAL, posture_findings(glob.posture, config, eks_config),
                               tags_by_resource(None, glob), config, today)
     ordered = sorted(findings, key=lambda f: (-Severity.parse(f.severity), f.region, f.rule_id, f.resource_id,
@@ -96,5 +109,5 @@ def scan(aws: Aws, regions: Sequence[str], config: Config, eks_config: EksConfig
 def _labelled(account: str, region: str, found: Iterable[Finding], tags: Mapping[str, Mapping[str, str]],
               config: Config, today: date) -> list[ScanFinding]:
     return [ScanFinding(account, region, f.rule_id, f.severity.label, f.title, f.resource_id, f.target_id, f.detail,
-                        exemption(tags.get(f.resource_id, {}), config.exempt_tag_key, today).active)
+                        exemption(exemption_tags(tags, f), config.exempt_tag_key, today).active)
             for f in found]

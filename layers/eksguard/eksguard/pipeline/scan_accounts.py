@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eksguard.aws.clients import Aws, error_code
@@ -18,7 +17,7 @@ from eksguard.pipeline.org_scan import AccountError, OrgScanReport, merge
 from eksguard.pipeline.scan import ScanReport, scan
 
 # account id -> a new session in that account (raises ClientError/BotoCoreError when it cannot be assumed)
-AssumeSession = Callable[[str], boto3.session.Session]
+AssumeSession = Callable[[str], Any]  # a boto3 Session: made in aws/accounts.py, the boundary
 
 
 class AccountProgress(Protocol):

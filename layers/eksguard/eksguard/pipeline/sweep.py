@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from eksguard import clock
 from eksguard.alert import eks as eks_alert
 from eksguard.alert.dedupe import NO_STORM_WINDOW
+from eksguard.alert.k8s import cluster_of
 from eksguard.alert.messages import AlertMessage
 from eksguard.alert.publish import publish, publish_batch
 from eksguard.alert.sg import build_message as sg_message
@@ -24,8 +27,9 @@ from eksguard.alert.sweep import summary_message
 from eksguard.apply import eks as apply_eks
 from eksguard.apply import sg as apply_sg
 from eksguard.arn import partition_in, partition_of
+from eksguard.aws import logs
 from eksguard.aws.audit import AuditStore
-from eksguard.aws.clients import Aws
+from eksguard.aws.clients import Aws, error_code
 from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect import catalog
@@ -33,8 +37,16 @@ from eksguard.detect.catalog import evaluate
 from eksguard.detect.rule import Family
 from eksguard.errors import RetryableError
 from eksguard.model import ActionKind, EventContext, Finding
-from eksguard.pipeline import cluster_guard, iam_posture, sweep_irsa
-from eksguard.pipeline.posture import GlobalPosture, Progress, RegionPosture, read_global, read_region
+from eksguard.pipeline import cluster_guard, iam_posture, k8s_guard, sweep_irsa
+from eksguard.pipeline.posture import (
+    GlobalPosture,
+    Progress,
+    RegionPosture,
+    read_global,
+    read_iam,
+    read_region,
+    with_kubernetes,
+)
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
@@ -43,9 +55,9 @@ from eksguard.plan import sg as plan_sg
 # retries keep the burst inside EC2's request-rate limits.
 REVOKE_WORKERS = 4
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
-# Every family the sweep evaluates (IRSA and IAM only in the stack where IAM rules live): a rule of any other
-# family must be reached by some guard's events, or tests/unit/test_catalog.py fails.
-SWEPT_FAMILIES = frozenset({Family.SECURITY_GROUP, Family.CLUSTER, Family.CLOUDTRAIL, Family.IRSA, Family.IAM})
+# Every family the sweep evaluates (IRSA and IAM in the stack where IAM rules live, K8 with ReadKubernetes): a
+# rule of a family left out here must be reached by some guard's events, or tests/unit/test_catalog.py fails.
+SWEPT_FAMILIES = frozenset(Family)
 
 
 class SweepError(ValueError):
@@ -79,14 +91,17 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     if not config.alert_topic_arn:
         raise RetryableError("no alert topic configured (EKSGUARD_ALERT_TOPIC_ARN)")
     step = progress or (lambda _: None)
-    region = read_region(aws, ctx.region, config, step)
+    # The account's IAM, read once: the K8 rules need its role and user names, the IAM region judges it.
+    iam = read_iam(aws, ctx.account, step) if iam_roles or eks_config.read_kubernetes else None
+    region = with_kubernetes(aws, read_region(aws, ctx.region, config, step), iam, ctx.account, eks_config, step)
     audit = AuditStore(aws, config.audit_table)
     found = by_family(evaluate(region.posture, config, eks_config))
     items = (_security_groups(region, found[Family.SECURITY_GROUP], aws, audit, ctx, config, now)
              + _clusters(region, found[Family.CLUSTER] + found[Family.CLOUDTRAIL], aws, audit, ctx, config,
-                         eks_config, now))
-    if iam_roles:  # IAM is global: only the stack where the IAM rules live sweeps it, once per account
-        glob = read_global(aws, ctx.account, audit, step)
+                         eks_config, now)
+             + _kubernetes(region, found[Family.KUBERNETES], ctx, config, now))
+    if iam_roles and iam is not None:  # IAM is global: only the stack where the IAM rules live judges it
+        glob = read_global(aws, ctx.account, audit, step, iam, eks_config.read_kubernetes)
         found_global = by_family(evaluate(glob.posture, config, eks_config))
         items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
         items += _iam(glob, found_global[Family.IAM], ctx, config, now)
@@ -104,6 +119,8 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     resolved = [fp for fp in previous if fp not in open_now]
     audit.save_sweep_state(ctx.region, open_now, resolved)
     counts = _counts(items, to_alert, previous, resolved)
+    if subscriptions := _subscribe_audit_logs(region, aws, ctx, eks_config):
+        counts["audit_subscriptions"] = subscriptions
     # The sweep has its own "new or changed" filter: a storm window must not fold this sweep's summary
     # into the previous one's.
     publish(aws, config.alert_topic_arn, summary_message(ctx, config, counts), storm=NO_STORM_WINDOW)
@@ -116,6 +133,22 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
     if failed:
         raise RetryableError(f"{len(failed)} remediation(s) failed and may succeed on retry")
     return result
+
+
+def _subscribe_audit_logs(region: RegionPosture, aws: Aws, ctx: EventContext,
+                          eks_config: EksConfig) -> dict[str, str]:
+    """The in-cluster event path for every cluster with audit logging on, clusters created since the last sweep
+    included (WatchKubernetesAudit): what was done per cluster, in the summary."""
+    if not (eks_config.kube_guard_arn and eks_config.read_kubernetes):
+        return {}
+    done: dict[str, str] = {}
+    for cluster in (c for c in region.eks.clusters if c.status == "ACTIVE" and "audit" in c.logging_enabled):
+        try:
+            done[cluster.name] = logs.ensure_audit_subscription(aws, ctx.region, cluster.name,
+                                                                eks_config.kube_guard_arn)
+        except ClientError as exc:  # plumbing, not a finding: reported in the summary, the sweep goes on
+            done[cluster.name] = f"FAILED: {error_code(exc)}: the next sweep tries again"
+    return done
 
 
 def sweep_context(raw: Mapping[str, Any], aws: Aws, now: datetime) -> EventContext:
@@ -202,6 +235,20 @@ def _iam(glob: GlobalPosture, findings: Sequence[Finding], ctx: EventContext, co
     items = []
     for finding in findings:
         decision = iam_posture.decide(finding, glob.posture.iam, ctx, config, now.date())
+        items.append(_item(finding, decision.kind, "unchanged", changed=False, resolved=False, retryable=False,
+                           note=decision.note, message=decision.message, summary=ActionSummary(
+                               finding.rule_id, finding.severity.label, finding.resource_id, finding.target_id,
+                               decision.kind.value, "unchanged", finding.detail)))
+    return items
+
+
+def _kubernetes(region: RegionPosture, findings: Sequence[Finding], ctx: EventContext, config: Config,
+                now: datetime) -> list[Item]:
+    """K8-000 ... K8-004: alert only, the same decision and message as the in-cluster guard's."""
+    tags = {c.name: c.tags for c in region.eks.clusters}
+    items = []
+    for finding in findings:
+        decision = k8s_guard.decide(finding, tags.get(cluster_of(finding), {}), ctx, config, now.date())
         items.append(_item(finding, decision.kind, "unchanged", changed=False, resolved=False, retryable=False,
                            note=decision.note, message=decision.message, summary=ActionSummary(
                                finding.rule_id, finding.severity.label, finding.resource_id, finding.target_id,

@@ -21,6 +21,12 @@ class AccessGrant:
     policy_arn: str
     scope: str = "cluster"  # cluster | namespace
     namespaces: tuple[str, ...] = ()
+    # Of the access entry, read (DescribeAccessEntry) only for cluster-admin grants, which EK-006 may act on:
+    # its ARN and its tags (the exemption tag on an entry exempts that principal's grant).
+    entry_arn: str = ""
+    entry_tags: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The association exactly as ListAssociatedAccessPolicies returned it (times as ISO-8601): the before-image.
+    image: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_cluster_admin(self) -> bool:
@@ -49,6 +55,9 @@ class ClusterPosture:
     # The exact DescribeCluster fields a remediation changes: the audit before-image.
     vpc_image: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     logging_image: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Where its Kubernetes API answers (DescribeCluster's endpoint and certificateAuthority.data).
+    endpoint: str | None = field(default=None, compare=False)
+    ca_data: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def world_open(self) -> bool:

@@ -248,6 +248,9 @@ class ClusterIssuer:
     region: str
     arn: str = ""
     issuer: str | None = None
+    # Where its Kubernetes API answers (DescribeCluster): the ServiceAccounts are DESIGN section 5's third source.
+    endpoint: str | None = field(default=None, compare=False)
+    ca_data: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,20 @@ class IrsaSnapshot:
     clusters: tuple[ClusterIssuer, ...] = ()
     regions: frozenset[str] = frozenset()
     history: tuple[IssuerSeen, ...] = ()
+    # (issuer, role ARN), lower case -> subs of the cluster's ServiceAccounts annotated with that role. Only the
+    # clusters read are here: a key that is absent was not read (never "no ServiceAccount").
+    annotated: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def known_subs(self, role: Role, issuer: str) -> tuple[tuple[str, ...], str]:
+        """DESIGN section 5, in order: an exact sub already in the trust, the ``eksguard:service-account`` tag, the
+        cluster's only ServiceAccount annotated with the role. Two or more annotated: nothing (never guess)."""
+        subs, source = role.known_subs(issuer)
+        annotated = self.annotated.get((issuer.lower(), role.arn.lower()))
+        if subs or not annotated:
+            return subs, source
+        if len(annotated) > 1:
+            return (), f"{len(annotated)} ServiceAccounts are annotated with the role ({', '.join(annotated)})"
+        return annotated, f"the only ServiceAccount of the cluster annotated with the role ({annotated[0]})"
 
     def live_cluster(self, issuer: str) -> ClusterIssuer | None:
         key = issuer.lower()
