@@ -192,6 +192,30 @@ def test_put_events_carries_the_source_for_conditions() -> None:
     assert request.context["events:source"] == "eksguard"
 
 
+def test_access_policy_calls_carry_the_policy_and_scope_for_conditions() -> None:
+    call = _call("eks", "AssociateAccessPolicy", {
+        "clusterName": "legacy", "principalArn": f"arn:aws:iam::{ACCOUNT}:role/ops/contractor-admin",
+        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        "accessScope": {"type": "cluster"}})
+    (request,) = requests(call, SCOPE)
+    assert request.resource.startswith(
+        f"arn:aws:eks:ap-northeast-2:{ACCOUNT}:access-entry/legacy/role/{ACCOUNT}/contractor-admin/")
+    assert request.context == {"eks:policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                               "eks:accessScope": "cluster"}
+
+
+def test_eks_tags_carry_their_keys() -> None:
+    arn = f"arn:aws:eks:ap-northeast-2:{ACCOUNT}:access-entry/legacy/role/{ACCOUNT}/x/1"
+    (request,) = requests(_call("eks", "UntagResource", {"resourceArn": arn, "tagKeys": ["eksguard:exempt"]}), SCOPE)
+    assert (request.resource, request.context) == (arn, {"aws:TagKeys": ["eksguard:exempt"]})
+
+
+def test_log_group_actions_are_authorized_on_the_group_with_its_suffix() -> None:
+    call = _call("logs", "PutSubscriptionFilter", {"logGroupName": "/aws/eks/legacy/cluster"})
+    assert _pairs(call) == [("logs:PutSubscriptionFilter",
+                             f"arn:aws:logs:ap-northeast-2:{ACCOUNT}:log-group:/aws/eks/legacy/cluster:*")]
+
+
 def test_a_call_without_a_rule_is_refused_not_passed() -> None:
     with pytest.raises(UnmappedCall):
         requests(_call("ssm", "GetParameter", {"Name": "/x"}), SCOPE)
