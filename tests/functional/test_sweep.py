@@ -227,6 +227,32 @@ def test_a_logging_trail_is_coverage(seeded: Account) -> None:
     assert {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"} <= actions
 
 
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def test_the_sweep_subscribes_each_cluster_audit_log_to_the_in_cluster_guard(seeded: Account) -> None:
+    seeded.session.client("eks").update_cluster_config(name="demo", logging={"clusterLogging": [
+        {"types": ["api", "audit", "authenticator"], "enabled": True}]})
+    logs = seeded.session.client("logs")
+    logs.create_log_group(logGroupName="/aws/eks/demo/cluster")
+    # CloudWatch Logs (and moto) accept a Lambda destination only when the function exists: stand one in.
+    role = seeded.session.client("iam").create_role(RoleName="kube-guard-stand-in", AssumeRolePolicyDocument="{}")
+    seeded.session.client("lambda").create_function(
+        FunctionName="KubeGuardFunction", Runtime="python3.12", Role=role["Role"]["Arn"], Handler="app.handler",
+        Code={"ZipFile": _empty_zip()})
+    result = _sweep(seeded, "sweep-audit-subscription")
+    assert result.response["extra"]["audit_subscriptions"]["demo"] == "subscribed now"
+    (subscription,) = logs.describe_subscription_filters(logGroupName="/aws/eks/demo/cluster")["subscriptionFilters"]
+    assert subscription["destinationArn"].endswith(":function:KubeGuardFunction")
+
+
 def test_a_revoke_ec2_fails_is_finished_by_the_retried_sweep(seeded: Account) -> None:
     """EC2 fails the revoke (5xx, after botocore's retries): the sweep fails for Lambda to retry it, and the
     retry carries on from the before-image already audited."""

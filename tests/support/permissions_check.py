@@ -45,7 +45,7 @@ _POWERTOOLS_GET = ("Powertools idempotency reads the record with GetItem only wh
 UNEXERCISED: dict[tuple[str, str, str], str] = {
     (function, "Idempotency", "dynamodb:GetItem"): _POWERTOOLS_GET
     for function in ("SgGuardFunction", "IrsaGuardFunction", "IrsaRefreshFunction", "ClusterGuardFunction",
-                     "SweepFunction", "NotifierFunction")
+                     "SweepFunction", "NotifierFunction", "KubeGuardFunction")
 }
 # The parameters that switch every optional permission on (the widest policy the template can produce).
 WIDEST = {"Mode": "enforce", "DeployIamRules": "always", "EnforceImdsv2": "true", "SecurityHubExport": "true",
