@@ -14,6 +14,9 @@ from tests.support.clock import NOW
 
 from eksguard import clock
 
+# The template's IAM against every AWS call the functions make in these tests (tests/support/permissions_check.py).
+pytest_plugins = ["tests.support.permissions_check"]
+
 # Set at import, before any test module creates a client: a client made earlier would escape moto.
 for key, value in {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import clock
+from eksguard.alert.dedupe import StormSettings
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
 from eksguard.config import Config
@@ -33,7 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = RollbackRequest(
         remediation_id=remediation_id, actor=f"lambda:{context.function_name} (invoked)", today=now.date(),
         time=clock.stamp(now), exempt_tag_key=config.exempt_tag_key,
-        alert_topic_arn=config.alert_topic_arn, dry_run=event.get("dry_run") is True, force=event.get("force") is True)
+        alert_topic_arn=config.alert_topic_arn, dry_run=event.get("dry_run") is True, force=event.get("force") is True,
+        storm=StormSettings.from_env())  # the function's own windows: the rollback alert resets its key's
     try:
         result = rollback(aws, AuditStore(aws, config.audit_table), request)
     except RollbackError as exc:

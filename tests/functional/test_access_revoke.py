@@ -271,6 +271,19 @@ def test_rollback_function_restores_on_demand(cluster: Cluster) -> None:
     assert refused.response["status"] == "refused" and "already rolled back" in refused.response["reason"]
 
 
+def test_rollback_function_puts_the_tag_back_when_eks_refuses_the_restore(cluster: Cluster) -> None:
+    """The exemption tag goes on the access entry first; when EKS refuses the association, it comes off again
+    (UntagResource), so a failed restore leaves no exemption behind."""
+    rid, _ = cluster.revoked()
+    app = cluster.account.app(**REVOKE)
+    with inject("eks.AssociateAccessPolicy", lambda: json_error("AccessDeniedException", 403)):
+        failed = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert failed.ok and failed.response["status"] == "failed", failed.response
+    assert cluster.policies() == []
+    assert "eksguard:exempt" not in cluster.eks.list_tags_for_resource(
+        resourceArn=cluster.entry()["accessEntryArn"]).get("tags", {})
+
+
 def test_the_sweep_disassociates_too(cluster: Cluster) -> None:
     cluster.grant()
     sweep = json.loads((EVENTS / "scheduled-sweep.json").read_text())

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from tests.paths import EVENTS, TEMPLATE
+from tests.support.moto_iam import invoke_enforced
 
 from eksguard.alert.central import DETAIL_TYPE, SOURCE
 from eksguard.aws import clients
@@ -103,6 +104,21 @@ def org() -> Iterator[Org]:
         yield Org(central, app, url, receiver, members)
         reset_warm()
         clients.reset()
+
+
+def test_forwarding_and_posting_under_moto_iam_with_exactly_the_template_policy(org: Org) -> None:
+    """moto's own IAM enforcement as a second line: the member's notifier forwards (events:PutEvents, its account
+    alias) and the central one posts (its Slack secret), each as a role holding only its template policy."""
+    b = org.members[MEMBER_B]
+    b.guard()
+    (notification,) = b.notifications()
+    forwarded = invoke_enforced(b.app, "NotifierFunction", lambda_sns_event(notification, "arn:test:sub"), b.session)
+    assert forwarded.ok, forwarded.error
+    assert forwarded.response["results"][0]["forwarded"] is True
+    (event,) = org.arrived()
+    posted = invoke_enforced(org.central_app, "NotifierFunction", event, org.central)
+    assert posted.ok, posted.error
+    assert posted.response["results"][0]["status"] == "delivered" and org.receiver.payloads
 
 
 def test_a_finding_in_account_b_reaches_the_central_stream_labelled_b(org: Org) -> None:

@@ -13,6 +13,9 @@ import pytest
 from moto.moto_api._internal import mock_random
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.botocore_hooks import inject, json_error
+from tests.support.moto_iam import invoke_enforced
+from tests.support.permissions_check import this_test
 
 from eksguard.local.invoke import Invocation, invoke
 from eksguard.local.replay import matching_rules
@@ -137,6 +140,19 @@ def test_event_after_its_mistake(posture: Posture, name: str) -> None:
     assert sorted((a["rule_id"], a["action"]) for a in alerts) == sorted(case.actions)
 
 
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.actions and n != "eks-delete-cluster"])
+def test_under_moto_iam_with_exactly_the_template_policy(posture: Posture, name: str) -> None:
+    """moto's own IAM enforcement as a second line: the handler as a role holding only its template policy."""
+    case = CASES[name]
+    case.mistake(posture)
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    result = invoke_enforced(posture.account.app(**ENFORCE_ALL), "ClusterGuardFunction", event,
+                             posture.account.session)
+    assert result.ok, result.error
+    assert sorted((a["rule_id"], a["action"]) for a in result.response["actions"]) == sorted(case.actions)
+    assert all(a["status"] in ("applied", "unchanged") for a in result.response["actions"])
+
+
 def test_endpoint_restricted_to_trusted_cidrs_with_private_access_and_subnets_kept(posture: Posture) -> None:
     before = posture.cluster("legacy")["resourcesVpcConfig"]
     posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
@@ -201,6 +217,21 @@ def test_redelivery_changes_once_and_alerts_once(posture: Posture) -> None:
     second = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
     assert first.ok and second.ok and second.response == first.response
     assert len(posture.account.alerts()) == 3
+
+
+def test_update_refused_while_another_runs_is_finished_by_the_retry(posture: Posture) -> None:
+    """EKS takes one update at a time: refused now, the event fails for Lambda to retry, and the retry carries on
+    from the before-images already in the audit table (GetItem) instead of recording them twice."""
+    with inject("eks.UpdateClusterConfig", lambda: json_error("ResourceInUseException", 409)):
+        first = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = posture.invoke("eks-create-cluster-public-no-logging", **ENFORCE_ALL)
+    assert again.ok, again.error
+    assert posture.cluster("legacy")["resourcesVpcConfig"]["publicAccessCidrs"] == [OFFICE]
+    records = [r for r in posture.account.audit_records() if r.get("remediation_id")]
+    assert sorted(r["outcome"] for r in records) == ["applied", "applied"]
+    reads = [r.resource for _, r, _ in this_test().checked if r.action == "dynamodb:GetItem"]
+    assert any(r.endswith(":table/AuditTable") for r in reads)
 
 
 def test_imdsv2_new_default_version_keeps_the_rest_of_the_template(posture: Posture) -> None:

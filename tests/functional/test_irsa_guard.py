@@ -21,6 +21,8 @@ from moto.moto_api._internal import mock_random
 from tests.paths import EVENTS, TEMPLATE
 from tests.support.botocore_hooks import CallLog, inject, record_calls
 from tests.support.clock import NOW, TODAY
+from tests.support.moto_iam import invoke_enforced
+from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.alert.messages import CONTRACT_FIELDS, AlertMessage
 from eksguard.aws import clients
@@ -204,6 +206,29 @@ def test_event_after_its_mistake(irsa: Irsa, scenario: IrsaScenario) -> None:
         AlertMessage.from_dict({k: v for k, v in alert.items() if k != "_attributes"})  # validates the contract
 
 
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if EXPECTED[s.event_file].route],
+                         ids=lambda s: s.event_file)
+def test_under_moto_iam_with_exactly_the_template_policy(irsa: Irsa, scenario: IrsaScenario) -> None:
+    """moto's own IAM enforcement as a second line: each function as a role holding only its template policy."""
+    expect = EXPECTED[scenario.event_file]
+    scenario.mistake(irsa.iam, irsa.ids)
+    event = json.loads((EVENTS / f"{scenario.event_file}.json").read_text())
+    function = expect.route.split(".")[0] if expect.route else ""
+    irsa.queue(event["region"])
+    result = invoke_enforced(irsa.app(event["region"], Mode="enforce"), function, event, irsa.session)
+    assert result.ok, result.error
+    assert sorted((a["rule_id"], a["action"]) for a in result.response["actions"]) == sorted(expect.actions)
+    assert all(a.get("status") != "failed" for a in result.response["actions"])
+
+
+def test_refresh_of_a_multi_region_role_under_moto_iam(irsa: Irsa) -> None:
+    orders = _orders_and_reports(irsa)
+    irsa.queue(IAM_REGION)
+    result = invoke_enforced(irsa.app(IAM_REGION, Mode="enforce"), "IrsaRefreshFunction", orders.event, irsa.session)
+    assert result.ok, result.error
+    assert [(a["rule_id"], a["action"]) for a in result.response["actions"]] == [("IR-005", "rewrote-trust")]
+
+
 def test_aud_typo_rewrite_is_exact_and_audited(irsa: Irsa) -> None:
     original = irsa.trust("demo-aws-node")
     result = irsa.invoke("iam-create-role-aws-node-aud-typo")
@@ -277,6 +302,85 @@ def test_refresh_through_the_issuer_history(irsa: Irsa) -> None:
     assert result.response["extra"]["roles"] == ["orders-api"]  # payments-api belongs to another cluster
 
 
+def _issuer(cluster: dict[str, Any]) -> str:
+    return str(cluster["identity"]["oidc"]["issuer"]).removeprefix("https://")
+
+
+@dataclass(frozen=True)
+class Orders:
+    old: str  # the issuer of orders (us-east-1) before it was recreated
+    new: str
+    reports: str  # the issuer of reports (eu-west-1)
+    event: dict[str, Any]  # CreateCluster of the new orders, as the us-east-1 stack receives it
+
+
+def _orders_and_reports(irsa: Irsa) -> Orders:
+    """orders-api serves two clusters: orders (us-east-1, just recreated) and reports (eu-west-1)."""
+    role_arn = irsa.session.client("eks", region_name=DEMO_REGION).describe_cluster(name="demo")["cluster"]["roleArn"]
+
+    def cluster(region: str, name: str) -> str:
+        ec2 = irsa.session.client("ec2", region_name=region)
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+        created = irsa.session.client("eks", region_name=region).create_cluster(
+            name=name, roleArn=role_arn, resourcesVpcConfig={"subnetIds": [subnet]})
+        return _issuer(created["cluster"])
+
+    old = cluster(IAM_REGION, "orders")
+    irsa.session.client("eks", region_name=IAM_REGION).delete_cluster(name="orders")
+    new = cluster(IAM_REGION, "orders")
+    reports = cluster("eu-west-1", "reports")
+    for issuer in (new, reports):
+        irsa.iam.create_open_id_connect_provider(Url=f"https://{issuer}", ClientIDList=["sts.amazonaws.com"],
+                                                 ThumbprintList=[EKS_CA_THUMBPRINT])
+    statements = [json.loads(irsa_trust(irsa.ids.account, issuer, "sts.amazonaws.com",
+                                        "system:serviceaccount:orders:api"))["Statement"][0]
+                  for issuer in (old, reports)]
+    irsa.iam.create_role(RoleName="orders-api", Tags=[{"Key": "eksguard:cluster", "Value": "orders"}],
+                         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    event = _event("irsa-eks-create-cluster-payments-recreated", "orders-recreated")
+    event["detail"]["requestParameters"]["name"] = "orders"
+    event["region"] = event["detail"]["awsRegion"] = IAM_REGION
+    return Orders(old, new, reports, event)
+
+
+def test_refresh_in_us_east_1_reads_every_region_its_roles_trust(irsa: Irsa) -> None:
+    """The us-east-1 stack's refresh moves orders-api to orders' new issuer and judges reports' issuer live:
+    DescribeCluster in eu-west-1."""
+    orders = _orders_and_reports(irsa)
+    result = irsa.invoke(orders.event)
+    assert result.ok, result.error
+    assert [(a["resource_id"], a["rule_id"], a["action"]) for a in result.response["actions"]] == [
+        ("orders-api", "IR-005", "rewrote-trust")]
+    assert "unreadable_regions" not in result.response["extra"]
+    trust = json.dumps(irsa.trust("orders-api"))
+    assert orders.new in trust and orders.reports in trust and orders.old not in trust
+    checked = this_test()
+    assert ("IrsaRefreshFunction", f"arn:aws:eks:eu-west-1:{irsa.ids.account}:cluster/reports") in {
+        (f, r.resource) for f, r, _ in checked.checked if r.action == "eks:DescribeCluster"}
+    assert checked.violations == []
+
+
+def _audit_reads(function: str) -> list[str]:
+    return [r.resource for f, r, _ in this_test().checked
+            if f == function and r.action == "dynamodb:GetItem" and r.resource.endswith(":table/AuditTable")]
+
+
+def test_refresh_that_iam_fails_is_finished_by_the_retry(irsa: Irsa) -> None:
+    """IAM fails the rewrite (5xx, after botocore's retries): the event fails for Lambda to retry, and the retry
+    carries on from the before-image already audited."""
+    orders = _orders_and_reports(irsa)
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("ServiceFailure", 500)):
+        first = irsa.invoke(orders.event)
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = irsa.invoke(orders.event)
+    assert again.ok, again.error
+    assert orders.new in json.dumps(irsa.trust("orders-api"))
+    (record,) = irsa.audit_records()
+    assert record["outcome"] == "rewrote-trust"
+    assert _audit_reads("IrsaRefreshFunction")
+
+
 def _event(name: str, event_id: str, **request: Any) -> dict[str, Any]:
     event = json.loads((EVENTS / f"{name}.json").read_text())
     event["detail"]["eventID"] = event_id
@@ -340,6 +444,23 @@ def test_rollback_dry_run_twice_and_unknown(irsa: Irsa) -> None:
         rollback(irsa.aws(), irsa.store(), _request(irsa, rid))
     with pytest.raises(RollbackError, match="no remediation"):
         rollback(irsa.aws(), irsa.store(), _request(irsa, "00000000-0000-0000-0000-000000000000"))
+
+
+def test_rollback_function_restores_a_trust_with_exactly_its_iam_grants(irsa: Irsa) -> None:
+    """The RollbackFunction of the us-east-1 stack: a restore IAM refuses puts the exemption tag back (UntagRole),
+    the retry restores the document; together they use each IAM grant of the function."""
+    rid, original = _rewritten(irsa)
+    app = irsa.app(IAM_REGION, Mode="enforce")
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("AccessDenied")):
+        failed = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert failed.ok and failed.response["status"] == "failed", failed.response
+    assert "eksguard:exempt" not in irsa.tags("demo-aws-node")
+    done = invoke(app, "RollbackFunction", {"remediation_id": rid})
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    assert irsa.trust("demo-aws-node") == original
+    checked = this_test()
+    assert checked.violations == []
+    assert unexercised_in(checked, "RollbackFunction", "iam:") == []
 
 
 def test_rollback_refuses_to_clobber_a_later_change(irsa: Irsa) -> None:
@@ -424,6 +545,34 @@ def test_access_denied_on_the_rewrite_is_a_failed_alert(irsa: Irsa) -> None:
     assert alert["action"] == "failed" and "AccessDenied" in alert["error"]
     (record,) = irsa.audit_records()
     assert record["outcome"] == "failed" and record["before_image"] == before
+
+
+def test_rewrite_that_iam_fails_is_finished_by_the_retry(irsa: Irsa) -> None:
+    with inject("iam.UpdateAssumeRolePolicy", lambda: iam_error("ServiceFailure", 500)):
+        first = irsa.invoke("iam-create-role-aws-node-aud-typo")
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    again = irsa.invoke("iam-create-role-aws-node-aud-typo")
+    assert again.ok, again.error
+    assert [(a["rule_id"], a["action"]) for a in again.response["actions"]] == [("IR-001", "rewrote-trust")]
+    (record,) = irsa.audit_records()
+    assert record["outcome"] == "rewrote-trust"
+    assert _audit_reads("IrsaGuardFunction")
+
+
+def test_customer_policy_attached_to_a_role_is_checked_if_still_attached(irsa: Irsa) -> None:
+    """AttachRolePolicy of a customer policy: the policy is read, and the attachment re-read (it may be gone)."""
+    arn = irsa.iam.create_policy(PolicyName="eks-everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "eks:*", "Resource": "*"}]}))[
+        "Policy"]["Arn"]
+    irsa.iam.attach_role_policy(RoleName="demo-app-api", PolicyArn=arn)
+    event = _event("iam-attach-role-policy-cni-node-role", "attach-eks-everything", roleName="demo-app-api",
+                   policyArn=arn)
+    result = irsa.invoke(event)
+    assert result.ok, result.error
+    assert [(a["rule_id"], a["resource_id"]) for a in result.response["actions"]] == [("EK-007", "eks-everything")]
+    irsa.iam.detach_role_policy(RoleName="demo-app-api", PolicyArn=arn)
+    event["detail"]["eventID"] = "attach-eks-everything-detached-since"
+    assert irsa.invoke(event).response["actions"] == []
 
 
 def test_trust_changed_between_read_and_write_is_left_alone(irsa: Irsa, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ import pytest
 from slack_sdk.models.blocks import Block
 from tests.functional.conftest import Account
 from tests.paths import EVENTS, TEMPLATE
+from tests.support.moto_iam import invoke_enforced
+from tests.support.permissions_check import this_test
 
 from eksguard.alert.asff import missing_fields
 from eksguard.alert.dedupe import StormSettings
@@ -177,6 +179,52 @@ def test_the_webhook_url_never_reaches_a_log(notifier: Notifier, caplog: pytest.
         assert token not in text
 
 
+def _deliver_with_secret(notifier: Notifier, secret_arn: str) -> Invocation:
+    notifier.guard()
+    (notification,) = notifier.notifications()
+    app = notifier.account.app(Mode="enforce", SlackWebhookSecretArn=secret_arn)
+    return invoke(app, "NotifierFunction", lambda_sns_event(notification, "arn:test:sub"))
+
+
+def test_secret_arn_given_without_its_suffix_is_readable_under_the_policy(notifier: Notifier) -> None:
+    """Secrets Manager accepts an ARN without the six random characters it appends; IAM authorizes the call
+    on the full ARN, so the grant must match both forms."""
+    partial = notifier.secret_arn.rsplit("-", 1)[0]
+    result = _deliver_with_secret(notifier, partial)
+    assert result.ok, result.error
+    assert notifier.receiver.payloads
+    checked = this_test()
+    reads = [r for _, r, _ in checked.checked if r.action == "secretsmanager:GetSecretValue"]
+    assert [r.resource for r in reads] == [notifier.secret_arn]
+    assert checked.violations == []
+
+
+def test_secret_under_a_customer_managed_key_is_decryptable_under_the_policy(notifier: Notifier) -> None:
+    """Secrets Manager decrypts with the caller's own kms:Decrypt on a customer-managed key."""
+    session = notifier.account.session
+    key = session.client("kms").create_key(Description="slack webhook")["KeyMetadata"]["Arn"]
+    secret = session.client("secretsmanager").create_secret(
+        Name="eksguard/slack-webhook-cmk", SecretString=notifier.receiver.url, KmsKeyId=key)["ARN"]
+    result = _deliver_with_secret(notifier, secret)
+    assert result.ok, result.error
+    assert notifier.receiver.payloads
+    checked = this_test()
+    decrypts = [(r.resource, r.context["kms:ViaService"]) for _, r, _ in checked.checked if r.action == "kms:Decrypt"]
+    assert decrypts == [(key, f"secretsmanager.{secret.split(':')[3]}.amazonaws.com")]
+    assert checked.violations == []
+
+
+def test_under_moto_iam_with_exactly_the_template_policy(notifier: Notifier) -> None:
+    """moto's own IAM enforcement as a second line: Slack and Security Hub as a role holding only its policy."""
+    notifier.guard()
+    (notification,) = notifier.notifications()
+    result = invoke_enforced(notifier.app(), "NotifierFunction", lambda_sns_event(notification, "arn:test:sub"),
+                             notifier.account.session)
+    assert result.ok, result.error
+    assert result.response["results"][0]["status"] == "delivered"
+    assert notifier.receiver.payloads and notifier.findings()
+
+
 def test_a_contract_breaking_message_is_rejected_and_posts_nothing(notifier: Notifier) -> None:
     notifier.guard()
     (notification,) = notifier.notifications()
@@ -277,7 +325,11 @@ def test_notifier_permissions_follow_the_switches() -> None:
     (policy,) = resolver.resolve(props["Policies"])
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadSlackWebhook"] == {"Sid": "ReadSlackWebhook", "Effect": "Allow",
-                                          "Action": "secretsmanager:GetSecretValue", "Resource": arn}
+                                          "Action": "secretsmanager:GetSecretValue", "Resource": [arn, arn + "-??????"]}
+    assert by_sid["DecryptSlackWebhook"]["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/*"
+    assert by_sid["DecryptSlackWebhook"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:SecretARN": [arn, arn + "-??????"]}}
     assert "ImportFindings" not in by_sid  # SecurityHubExport defaults to false
     on_failure = resolver.resolve(props["EventInvokeConfig"])["DestinationConfig"]["OnFailure"]
     assert on_failure["Destination"].endswith(":NotifierDeadLetterQueue")

@@ -7,7 +7,10 @@ import json
 import pytest
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.botocore_hooks import ec2_error, inject
 from tests.support.clock import NOW, TODAY
+from tests.support.moto_iam import invoke_enforced
+from tests.support.permissions_check import this_test, unexercised_in
 
 from eksguard.aws import clients
 from eksguard.aws.audit import AuditStore
@@ -107,3 +110,48 @@ def test_rollback_function_restores_on_demand(account: Account) -> None:
     refused = invoke(app, "RollbackFunction", {"remediation_id": rid})
     assert refused.ok and refused.response["status"] == "refused" and "already" in refused.response["reason"]
     assert invoke(app, "RollbackFunction", {"nothing": 1}).response["status"] == "rejected"
+    # The rollback alert is a change: never collapsed, but it restarts its key's storm window (the function's own).
+    assert [r for f, r, _ in this_test().checked if f == "RollbackFunction" and r.action == "dynamodb:UpdateItem"
+            and r.resource.endswith(":table/IdempotencyTable")]
+
+
+def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None:
+    """A failed restore puts the group's tag back (DeleteTags on the group); the retry restores a rule that had
+    tags of its own (authorized and tagged on create). Together they need each EC2 grant of RollbackFunction,
+    and nothing it is not granted."""
+    account.ec2.authorize_security_group_ingress(
+        GroupId=account.acct.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "ticket", "Value": "OPS-1"}]}])
+    assert account.invoke("sg-ingress-ssh-world-grouped-node").ok
+    (record,) = account.audit_records()
+    assert record["before_image"]["Tags"] == [{"Key": "ticket", "Value": "OPS-1"}]
+    app = account.app(Mode="enforce")
+    with inject("ec2.AuthorizeSecurityGroupIngress", lambda: ec2_error("UnauthorizedOperation", 403)):
+        failed = invoke(app, "RollbackFunction", {"remediation_id": record["remediation_id"]})
+    assert failed.ok and failed.response["status"] == "failed", failed.response
+    tags = account.ec2.describe_security_groups(GroupIds=[account.acct.node_sg])["SecurityGroups"][0].get("Tags", [])
+    assert "eksguard:exempt" not in {t["Key"] for t in tags}  # put back as it was: absent
+    done = invoke(app, "RollbackFunction", {"remediation_id": record["remediation_id"]})
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    restored = next(r for r in account.rules(account.acct.node_sg)
+                    if r.get("CidrIpv4") == "0.0.0.0/0" and not r["IsEgress"])
+    assert restored["Tags"] == [{"Key": "ticket", "Value": "OPS-1"}]
+    checked = this_test()
+    assert checked.violations == []
+    assert unexercised_in(checked, "RollbackFunction", "ec2:") == []
+
+
+def test_rollback_function_under_moto_iam_with_exactly_the_template_policy(account: Account) -> None:
+    """moto's own IAM enforcement as a second line: the restore of a tagged rule as a role holding only its
+    template policy."""
+    account.ec2.authorize_security_group_ingress(
+        GroupId=account.acct.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "ticket", "Value": "OPS-1"}]}])
+    assert account.invoke("sg-ingress-ssh-world-grouped-node").ok
+    (record,) = account.audit_records()
+    done = invoke_enforced(account.app(Mode="enforce"), "RollbackFunction",
+                           {"remediation_id": record["remediation_id"]}, account.session)
+    assert done.ok and done.response["status"] == "rolled-back", done.response
+    assert (22, "0.0.0.0/0") in account.ingress_sources(account.acct.node_sg)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
+from tests.support.moto_iam import invoke_enforced
 
 from eksguard.alert.messages import CONTRACT_FIELDS
 from eksguard.local.demo import SCENARIOS
@@ -228,3 +229,32 @@ def test_event_from_another_region_is_rejected(account: Account) -> None:
     assert "eu-west-1" in result.response["reason"]
     assert account.rules(account.acct.node_sg) == before
     assert account.alerts() == []
+
+
+def _event(name: str) -> dict[str, object]:
+    return dict(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if not EXPECTED[s.event_file].dropped][:6],
+                         ids=lambda s: s.event_file)
+def test_under_moto_iam_with_exactly_the_template_policy(account: Account, scenario) -> None:
+    """moto's own IAM enforcement as a second line: the handler as a role holding only its template policy."""
+    expect = EXPECTED[scenario.event_file]
+    scenario.mistake(account.ec2, account.acct)
+    before = account.ingress_sources(getattr(account.acct, expect.group))
+    result = invoke_enforced(account.app(Mode="enforce"), "SgGuardFunction", _event(scenario.event_file),
+                             account.session)
+    assert result.ok, result.error
+    assert before - account.ingress_sources(getattr(account.acct, expect.group)) == _resolve(account, expect.gone)
+    assert sorted((a["rule_id"], a["action"]) for a in account.alerts()) == sorted(expect.alerts)
+
+
+def test_moto_iam_refuses_what_the_policy_leaves_out(account: Account) -> None:
+    """The same revoke with the audit-mode policy (no revoke grant): moto refuses it, the guard alerts failed."""
+    SCENARIOS[0].mistake(account.ec2, account.acct)
+    result = invoke_enforced(account.app(Mode="enforce"), "SgGuardFunction",
+                             _event("sg-ingress-ssh-world-grouped-node"), account.session,
+                             policy_parameters={"Mode": "audit"})
+    assert [(a["action"], a["status"]) for a in result.response["actions"]] == [("failed", "failed")]
+    (alert,) = account.alerts()
+    assert alert["action"] == "failed" and "AccessDenied" in alert["error"]

@@ -14,7 +14,9 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
-from tests.support.botocore_hooks import inject, record_calls
+from tests.support.botocore_hooks import ec2_error, inject, record_calls
+from tests.support.moto_iam import invoke_enforced
+from tests.support.permissions_check import this_test
 from tests.unit.alert_samples import message
 
 from eksguard import clock
@@ -127,6 +129,20 @@ def test_enforce_sweep_remediates_and_resolves(seeded: Account) -> None:
     assert findings == [] and again.response["extra"]["remediated"] == 0
 
 
+@pytest.mark.parametrize("overrides", [{}, {"Mode": "enforce", "TrustedCidrs": OFFICE, "EnforceImdsv2": "true",
+                                            "DeployIamRules": "always"}], ids=["audit", "enforce-iam-region"])
+def test_under_moto_iam_with_exactly_the_template_policy(seeded: Account, overrides: dict[str, str]) -> None:
+    """moto's own IAM enforcement as a second line: the sweep as a role holding only its template policy."""
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    result = invoke_enforced(seeded.app(**overrides), "SweepFunction", _event("sweep-moto-iam"), seeded.session)
+    assert result.ok, result.error
+    assert result.response["extra"]["failed"] == 0
+    enforce = overrides.get("Mode") == "enforce"
+    assert ((22, "0.0.0.0/0") in seeded.ingress_sources(seeded.acct.node_sg)) is not enforce
+    assert result.response["extra"]["remediated"] >= (5 if enforce else 0)
+
+
 def test_redelivered_sweep_runs_once(seeded: Account) -> None:
     first = _sweep(seeded, "sweep-1")
     second = _sweep(seeded, "sweep-1")
@@ -181,6 +197,83 @@ def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
     _, findings = _split(seeded.alerts())
     assert [(a["rule_id"], a["resource_id"], a["action"]) for a in findings] == [
         ("IR-001", "demo-aws-node", "alert-only")]
+
+
+def test_irsa_trusts_are_rewritten_by_an_enforce_sweep_where_iam_rules_live(seeded: Account) -> None:
+    issuer = seeded.session.client("eks").describe_cluster(name="demo")["cluster"]["identity"]["oidc"]["issuer"]
+    host = issuer.removeprefix("https://")
+    iam = seeded.session.client("iam")
+    provider = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                                   ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
+    iam.create_role(RoleName="demo-aws-node", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{host}:aud": "sts.amazon.com",
+                                           f"{host}:sub": "system:serviceaccount:kube-system:aws-node"}}}]}))
+    _sweep(seeded, "sweep-iam-enforce", DeployIamRules="always", Mode="enforce")
+    _, findings = _split(seeded.alerts())
+    assert ("IR-001", "demo-aws-node", "rewrote-trust") in {(a["rule_id"], a["resource_id"], a["action"])
+                                                            for a in findings}
+    trust = iam.get_role(RoleName="demo-aws-node")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Condition"]["StringEquals"][f"{host}:aud"] == "sts.amazonaws.com"
+
+
+def test_a_logging_trail_is_coverage(seeded: Account) -> None:
+    """CT-001 reads each trail's status and event selectors in its home region."""
+    seeded.session.client("s3").create_bucket(Bucket="trail-logs", CreateBucketConfiguration={
+        "LocationConstraint": "ap-northeast-2"})
+    cloudtrail = seeded.session.client("cloudtrail")
+    cloudtrail.create_trail(Name="management", S3BucketName="trail-logs", IsMultiRegionTrail=True)
+    cloudtrail.start_logging(Name="management")
+    _sweep(seeded, "sweep-trail")
+    _, findings = _split(seeded.alerts())
+    assert "CT-001" not in {a["rule_id"] for a in findings}
+    actions = {r.action for f, r, _ in this_test().checked if f == "SweepFunction"}
+    assert {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"} <= actions
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def test_the_sweep_subscribes_each_cluster_audit_log_to_the_in_cluster_guard(seeded: Account) -> None:
+    seeded.session.client("eks").update_cluster_config(name="demo", logging={"clusterLogging": [
+        {"types": ["api", "audit", "authenticator"], "enabled": True}]})
+    logs = seeded.session.client("logs")
+    logs.create_log_group(logGroupName="/aws/eks/demo/cluster")
+    # CloudWatch Logs (and moto) accept a Lambda destination only when the function exists: stand one in.
+    role = seeded.session.client("iam").create_role(RoleName="kube-guard-stand-in", AssumeRolePolicyDocument="{}")
+    seeded.session.client("lambda").create_function(
+        FunctionName="KubeGuardFunction", Runtime="python3.12", Role=role["Role"]["Arn"], Handler="app.handler",
+        Code={"ZipFile": _empty_zip()})
+    result = _sweep(seeded, "sweep-audit-subscription")
+    assert result.response["extra"]["audit_subscriptions"]["demo"] == "subscribed now"
+    (subscription,) = logs.describe_subscription_filters(logGroupName="/aws/eks/demo/cluster")["subscriptionFilters"]
+    assert subscription["destinationArn"].endswith(":function:KubeGuardFunction")
+
+
+def test_a_revoke_ec2_fails_is_finished_by_the_retried_sweep(seeded: Account) -> None:
+    """EC2 fails the revoke (5xx, after botocore's retries): the sweep fails for Lambda to retry it, and the
+    retry carries on from the before-image already audited."""
+    seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    with inject("ec2.RevokeSecurityGroupIngress", lambda: ec2_error("InternalError", 500)):
+        first = invoke(seeded.app(Mode="enforce"), "SweepFunction", _event("sweep-retried"))
+    assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
+    assert (22, "0.0.0.0/0") in seeded.ingress_sources(seeded.acct.node_sg)
+    _sweep(seeded, "sweep-retried", Mode="enforce")
+    assert (22, "0.0.0.0/0") not in seeded.ingress_sources(seeded.acct.node_sg)
+    revoked = [r for r in seeded.audit_records() if r.get("rule_id") == "SG-002"]
+    assert [r["outcome"] for r in revoked] == ["revoked"]
+    reads = [r.resource for f, r, _ in this_test().checked if f == "SweepFunction" and r.action == "dynamodb:GetItem"]
+    assert any(r.endswith(":table/AuditTable") for r in reads)
 
 
 def test_alerts_go_out_ten_per_call(account: Account) -> None:

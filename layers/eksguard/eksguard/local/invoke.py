@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import io
 import json
@@ -15,7 +16,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
     # The endpoint is part of the container's identity: clients made at import are bound to it.
     warm_key = (spec.logical_id, tuple(sorted({**env, "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")}.items())))
     cold = warm_key not in _warm
+    hook = _invoke_hook(spec.logical_id, app)  # before a cold start makes the container's clients
     with _environment(env), _code_paths(spec), contextlib.redirect_stdout(logs), _library_logging():
         from eksguard.aws import clients
 
@@ -128,7 +130,8 @@ def invoke(app: LocalApp, logical_id: str, event: Any, extra_env: Mapping[str, s
         _set_logger_state(LIBRARY_LOGGER, library_logging)  # and with the library's logger, as it configured it
         _log_to(sys.stdout, spec)
         try:
-            response = handler(event, FakeLambdaContext(spec, app.context))
+            with hook:
+                response = handler(event, FakeLambdaContext(spec, app.context))
             error = None
         # The Lambda runtime boundary: any exception the function raises is its error result.
         except Exception as exc:  # noqa: BLE001
@@ -144,6 +147,19 @@ def local_function_name(logical_id: str, configuration: Mapping[str, str]) -> st
     run, not the cached answer of the old configuration; in Lambda the deployed name and the event id decide."""
     digest = hashlib.sha256(json.dumps(sorted(configuration.items())).encode()).hexdigest()[:10]
     return f"{logical_id}-{digest}"
+
+
+def _invoke_hook(logical_id: str, app: LocalApp) -> contextlib.AbstractContextManager[Any]:
+    """Test instrumentation, off unless asked for: ``EKSGUARD_INVOKE_HOOK=module:function`` names a context
+    manager factory entered around each handler call with (logical id, app) -- the test suite records the
+    AWS calls each function makes (tests/support/call_recorder.py), CLI subprocesses included."""
+    target = os.environ.get("EKSGUARD_INVOKE_HOOK", "")
+    if not target:
+        return contextlib.nullcontext()
+    module, _, name = target.partition(":")
+    factory: Callable[[str, LocalApp], contextlib.AbstractContextManager[Any]] = getattr(
+        importlib.import_module(module), name)
+    return factory(logical_id, app)
 
 
 # Handlers already imported, with their clients and library logging, by function and environment: a warm container.
