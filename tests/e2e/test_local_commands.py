@@ -169,8 +169,10 @@ def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:
     assert "| :red_circle: [team-b-prod (333344445555) / ap-northeast-2] CRITICAL SG-002" in out
     # The Kubernetes chapter: the cases found by the sweep, the aws-auth edit arriving through the audit log.
     k8 = out[out.index("== Inside the clusters"):out.index("== Slack")]
-    assert "open K8: K8-001 1, K8-002 1, K8-003 1, K8-004 2" in k8
+    assert "open K8: K8-001 1, K8-002 1, K8-003 4, K8-004 2" in k8
     assert "audit log /aws/eks/demo/cluster -> KubeGuardFunction: subscribed now" in k8
+    # legacy's node answers IMDSv1 and no policy stops its pods; payments' nodes come from no unrelated template.
+    assert "pods of namespace default in cluster legacy can reach IMDS" in k8 and "in cluster payments" not in k8
     assert "KubeGuardFunction: processed, 6 finding(s) (writes: kubernetes-admin patch configmaps " \
         "kube-system/aws-auth)" in k8
     assert "aws-auth maps role arn:aws:iam::123456789012:role/KarpenterNodeRole-demo" in k8

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 from tests.functional.conftest import Account
 from tests.paths import EVENTS
-from tests.support.botocore_hooks import ec2_error, inject, record_calls
+from tests.support.botocore_hooks import ec2_error, inject, json_error, record_calls
 from tests.support.moto_iam import invoke_enforced
 from tests.support.permissions_check import this_test
 from tests.unit.alert_samples import message
@@ -233,45 +233,29 @@ def test_a_logging_trail_is_coverage(seeded: Account) -> None:
     assert {"cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"} <= actions
 
 
-def _empty_zip() -> bytes:
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
-    return buffer.getvalue()
-
-
-def test_the_sweep_subscribes_each_cluster_audit_log_to_the_in_cluster_guard(seeded: Account) -> None:
-    seeded.session.client("eks").update_cluster_config(name="demo", logging={"clusterLogging": [
-        {"types": ["api", "audit", "authenticator"], "enabled": True}]})
-    logs = seeded.session.client("logs")
-    logs.create_log_group(logGroupName="/aws/eks/demo/cluster")
-    # CloudWatch Logs (and moto) accept a Lambda destination only when the function exists: stand one in.
-    role = seeded.session.client("iam").create_role(RoleName="kube-guard-stand-in", AssumeRolePolicyDocument="{}")
-    seeded.session.client("lambda").create_function(
-        FunctionName="KubeGuardFunction", Runtime="python3.12", Role=role["Role"]["Arn"], Handler="app.handler",
-        Code={"ZipFile": _empty_zip()})
-    result = _sweep(seeded, "sweep-audit-subscription")
-    assert result.response["extra"]["audit_subscriptions"]["demo"] == "subscribed now"
-    (subscription,) = logs.describe_subscription_filters(logGroupName="/aws/eks/demo/cluster")["subscriptionFilters"]
-    assert subscription["destinationArn"].endswith(":function:KubeGuardFunction")
-
-
 def test_a_revoke_ec2_fails_is_finished_by_the_retried_sweep(seeded: Account) -> None:
-    """EC2 fails the revoke (5xx, after botocore's retries): the sweep fails for Lambda to retry it, and the
-    retry carries on from the before-image already audited."""
+    """EC2 fails the revoke and EKS the endpoint restriction (5xx, after botocore's retries): the sweep fails for
+    Lambda to retry it. The retry revokes the rule it re-read (its before-image written again, in its batch, before
+    the revoke) and carries the cluster fix on from the before-image already audited (GetItem on the audit table)."""
     seeded.ec2.authorize_security_group_ingress(GroupId=seeded.acct.node_sg, IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-    with inject("ec2.RevokeSecurityGroupIngress", lambda: ec2_error("InternalError", 500)):
-        first = invoke(seeded.app(Mode="enforce"), "SweepFunction", _event("sweep-retried"))
+    overrides = {"Mode": "enforce", "TrustedCidrs": OFFICE}
+    with inject("ec2.RevokeSecurityGroupIngress", lambda: ec2_error("InternalError", 500)), \
+            inject("eks.UpdateClusterConfig", lambda: json_error("ServerException", 500)):
+        first = invoke(seeded.app(**{**NO_K8, **overrides}), "SweepFunction", _event("sweep-retried"))
     assert not first.ok and first.error is not None and first.error["errorType"] == "RetryableError"
     assert (22, "0.0.0.0/0") in seeded.ingress_sources(seeded.acct.node_sg)
-    _sweep(seeded, "sweep-retried", Mode="enforce")
+    failed = {r["rule_id"]: r for r in seeded.audit_records() if r.get("outcome") == "failed"}
+    assert {"SG-002", "EK-001"} <= set(failed)
+    assert failed["SG-002"]["before_image"]["CidrIpv4"] == "0.0.0.0/0"
+    _sweep(seeded, "sweep-retried", **overrides)
     assert (22, "0.0.0.0/0") not in seeded.ingress_sources(seeded.acct.node_sg)
     revoked = [r for r in seeded.audit_records() if r.get("rule_id") == "SG-002"]
-    assert [r["outcome"] for r in revoked] == ["revoked"]
+    assert [(r["outcome"], r["before_image"]["CidrIpv4"]) for r in revoked] == [("revoked", "0.0.0.0/0")]
+    eks = seeded.session.client("eks")
+    assert eks.describe_cluster(name="demo")["cluster"]["resourcesVpcConfig"]["publicAccessCidrs"] == [OFFICE]
+    restricted = [r for r in seeded.audit_records() if r.get("rule_id") == "EK-001" and r["resource_id"] == "demo"]
+    assert [r["outcome"] for r in restricted] == ["applied"]
     reads = [r.resource for f, r, _ in this_test().checked if f == "SweepFunction" and r.action == "dynamodb:GetItem"]
     assert any(r.endswith(":table/AuditTable") for r in reads)
 

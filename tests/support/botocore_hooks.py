@@ -78,33 +78,55 @@ def inject(operation: str, response: Callable[[], AWSResponse | None],
            when: Callable[[Any], bool] = lambda request: True) -> Iterator[list[int]]:
     """Answer each attempt of ``operation`` (e.g. ``ec2.RevokeSecurityGroupIngress``) whose request
     satisfies ``when`` with ``response()``; a None lets that attempt through to moto.
-    Yields [number of injections]. Sessions made inside keep the handler: it goes inert on exit."""
+    Yields [number of injections]. Sessions made inside keep the handler: it goes inert on exit.
+    Injectors nest (one per operation): the innermost that matches answers."""
     from moto.core.models import botocore_stubber
 
-    count, active = [0], [True]
     service, name = operation.split(".", 1)
-    lock = threading.Lock()
-
-    def on_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        answer = None
-        if active[0] and event_name == f"before-send.{service}.{name}" and when(request):
-            with lock:
-                answer = response()
-        _PerThread.local.enabled = answer is None  # moto (next in line, same thread) executes only what we let through
-        if answer is not None:
-            with lock:
-                count[0] += 1
-        return answer
-
+    injector = _Injector(f"before-send.{service}.{name}", response, when)
+    outermost = not _INJECTORS
+    _INJECTORS.append(injector)
     plain = type(botocore_stubber)
-    botocore_stubber.__class__ = type("PerThreadStubber", (_PerThread, plain), {})
-    with _builtin("before-send", on_send):
-        try:
-            yield count
-        finally:
-            active[0] = False
-            botocore_stubber.__class__ = plain
-            botocore_stubber.enabled = True
+    try:
+        if not outermost:
+            yield injector.count
+            return
+        botocore_stubber.__class__ = type("PerThreadStubber", (_PerThread, plain), {})
+        # One handler for every active injector: botocore calls each before-send handler, so two would each
+        # decide moto's switch, and the last one's "let it through" would run a call another one answered.
+        with _builtin("before-send", _on_send):
+            try:
+                yield injector.count
+            finally:
+                botocore_stubber.__class__ = plain
+                botocore_stubber.enabled = True
+    finally:
+        _INJECTORS.remove(injector)
+
+
+@dataclass
+class _Injector:
+    event_name: str
+    response: Callable[[], AWSResponse | None]
+    when: Callable[[Any], bool]
+    count: list[int] = field(default_factory=lambda: [0])
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_INJECTORS: list[_Injector] = []
+
+
+def _on_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+    answer = None
+    for injector in reversed(list(_INJECTORS)):
+        if event_name == injector.event_name and injector.when(request):
+            with injector.lock:
+                answer = injector.response()
+                if answer is not None:
+                    injector.count[0] += 1
+            break
+    _PerThread.local.enabled = answer is None  # moto (next in line, same thread) executes only what we let through
+    return answer
 
 
 class _PerThread:

@@ -16,7 +16,8 @@ Cluster ``demo`` carries every K8 case and its near miss:
   ``demo-app-api``'s tag names.
 Cluster ``payments`` (recreated, seed.py's IRSA part) has ``payments/api`` annotated with ``payments-api``, a role
 left on the old issuer (K8-004 until IR-005 refreshes it); cluster ``legacy`` (the cluster chapter's) is a bare
-cluster without network policies.
+cluster without network policies whose node still answers IMDSv1 (EK-004), so the pods of each of its namespaces
+but kube-system reach the node role (K8-003 for default, kube-node-lease and kube-public).
 
 Everything is deterministic: object names and ARNs from the account id, AWS ids from the stand-in's seeded
 generator."""

@@ -44,12 +44,18 @@ def inputs(cluster: ClusterPosture, eks: EksSnapshot, iam: AccountIam | None, ac
 
 def imds_open(eks: EksSnapshot, cluster: str) -> tuple[str, ...]:
     """Why nodes of ``cluster`` may let pods reach IMDS: EK-004's problems of the launch templates its node groups
-    use or that are tagged for it, of templates no cluster can be told for (they may launch its nodes), and of its
-    running nodes."""
+    use (any version) or that are tagged for it, of templates no cluster can be told for (they may launch its
+    nodes), and of its running nodes."""
     reasons: list[str] = []
+    # A template belongs to the clusters whose node groups use any of its versions (a new version no node group
+    # uses yet is the next one theirs roll to), or to the cluster it is tagged for.
+    owners: dict[str, set[str]] = {}
     for t in eks.templates:
         tagged = cluster_of(t.tags)
-        users = {n.cluster for n in t.node_groups} | ({tagged} if tagged else set())
+        owners.setdefault(t.template_id, set()).update(n.cluster for n in t.node_groups)
+        owners[t.template_id].update({tagged} if tagged else ())
+    for t in eks.templates:
+        users = owners[t.template_id]
         if (not users or cluster in users) and (problems := t.metadata.problems()):
             reasons.append(f"launch template {t.template_name} v{t.version}: {'; '.join(problems)}")
     for i in eks.instances:
