@@ -6,6 +6,7 @@ Nothing here talks to AWS: physical ids come from ``LocalContext.physical`` (fil
 from __future__ import annotations
 
 import base64
+import copy
 import graphlib
 import json
 import re
@@ -36,7 +37,11 @@ class TemplateError(ValueError):
     """The template cannot be read or resolved locally; the message names the culprit."""
 
 
-class CfnLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML has it (its wheels do): the same documents, several times faster than pure Python.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CfnLoader(_SafeLoader):
     """SafeLoader that rewrites CloudFormation short-form tags (``!Ref``, ``!Sub``, ...) to long form."""
 
 
@@ -76,7 +81,21 @@ class Template(dict[str, Any]):
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
+    """The parsed template: a fresh copy each call (callers may change it), parsed once per version of the file."""
     path = Path(path).resolve()
+    stat = path.stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _parsed:
+        if len(_parsed) >= 8:  # a few templates at a time (tests write their own variants)
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = _parse(path)
+    return Template(copy.deepcopy(_parsed[key]), path)
+
+
+_parsed: dict[tuple[Path, int, int], dict[str, Any]] = {}
+
+
+def _parse(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=CfnLoader)
@@ -84,7 +103,7 @@ def load_template(path: str | Path) -> dict[str, Any]:
         raise TemplateError(f"{path}: {exc}") from exc
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: a template must be a mapping at the top level")
-    return Template(data, path)
+    return data
 
 
 @dataclass(frozen=True)
