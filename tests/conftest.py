@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.paths import ROOT
+from tests.support import fast_moto
 from tests.support.botocore_models import share_parsed_models
 from tests.support.clock import NOW
 
@@ -31,6 +32,7 @@ for key, value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 share_parsed_models()
+fast_moto.install()
 
 
 @pytest.fixture
