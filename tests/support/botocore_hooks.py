@@ -130,14 +130,20 @@ def _on_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
 
 
 class _PerThread:
-    """moto's stubber with ``enabled`` decided per thread while an injector is active (the instance's own value
-    otherwise)."""
+    """moto's stubber with ``enabled`` decided per request while an injector is active: the injector's handler sets
+    it for its thread right before moto's stubber (next in line, same request) reads it, and that read consumes it.
+    A request on that thread from a session made before the injector (which lacks the handler) then sees the
+    instance's own value, never a stale "off" left by an earlier answered request (it went to the network)."""
 
     local = threading.local()
 
     @property
     def enabled(self) -> bool:
-        return bool(getattr(_PerThread.local, "enabled", self.__dict__.get("enabled", True)))
+        once = getattr(_PerThread.local, "enabled", None)
+        if once is not None:
+            del _PerThread.local.enabled
+            return bool(once)
+        return bool(self.__dict__.get("enabled", True))
 
     @enabled.setter
     def enabled(self, value: bool) -> None:
