@@ -1,7 +1,7 @@
 """`make sam-local`: the functions in Lambda containers, for real, against the stand-in.
 
-Starts the stand-in (`eksguard local up --host 0.0.0.0`, the demo account seeded; the IRSA roles and the
-`legacy` cluster seeded as `make demo` seeds them, so the files in events/ name real resources), then runs
+Starts the stand-in (`eksguard local up --host 0.0.0.0`, the demo account and its IRSA roles seeded; the
+`legacy` cluster seeded as `make demo` seeds it, so the files in events/ name real resources), then runs
 `sam local invoke --skip-pull-image` for each case below in the image `make sam-image` built, and checks
 what the invoke did to the stand-in: a rule revoked, a trust policy rewritten, an endpoint restricted, an
 audit record written, a finding imported. SAM exits 0 even when the handler fails, so the response body
@@ -13,6 +13,7 @@ is read too. Exit status 1 when any invoke failed or had no effect.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -35,12 +36,10 @@ from eksguard.local.invoke import load_app
 from eksguard.local.seed import (
     DEMO_REGION,
     IAM_REGION,
-    IRSA_RANDOM_SEED,
     OFFICE_CIDR,
     POSTURE_RANDOM_SEED,
     DemoAccount,
     seed_cluster_posture,
-    seed_irsa,
 )
 from eksguard.local.standin import endpoint_env, free_port, seed_random
 
@@ -286,7 +285,8 @@ def stand_in(port: int) -> Iterator[tuple[str, DemoAccount]]:
     while time.monotonic() < deadline and proc.poll() is None:
         seen.append(proc.stdout.readline())  # type: ignore[union-attr]
         if found := re.search(r"seeded the demo account .*?: (\{.*\})$", seen[-1].strip()):
-            acct = DemoAccount(**json.loads(found.group(1)))
+            seeded = json.loads(found.group(1))  # the security-group account, its IRSA roles and K8 cases
+            acct = DemoAccount(**{f.name: seeded[f.name] for f in dataclasses.fields(DemoAccount)})
         if "export AWS_ENDPOINT_URL" in seen[-1]:
             break
     if acct is None:
@@ -300,12 +300,10 @@ def stand_in(port: int) -> Iterator[tuple[str, DemoAccount]]:
 
 
 def seed_more(endpoint: str, acct: DemoAccount) -> None:
-    """What the demo seeds after the SG chapter, in its order: the stack in us-east-1 (where IAM events
-    arrive), the IRSA roles, then the `legacy` cluster."""
+    """What the demo seeds after the SG chapter that `local up --seed demo` does not (it seeds the IRSA roles):
+    the stack in us-east-1 (where IAM events arrive), then the `legacy` cluster."""
     with endpoint_env(endpoint):
         load_app(ROOT / "template.yaml", {}, boto3.session.Session(region_name=IAM_REGION))
-        seed_random(endpoint, IRSA_RANDOM_SEED)
-        seed_irsa(boto3.session.Session(region_name=DEMO_REGION))
         seed_random(endpoint, POSTURE_RANDOM_SEED)
         seed_cluster_posture(boto3.session.Session(region_name=DEMO_REGION), acct)
 
