@@ -178,7 +178,8 @@ def test_reads_page_over_the_region_not_per_group(account: Account) -> None:
     assert result.extra["open"] > 0
 
 
-def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
+def _role_with_a_mistyped_aud(seeded: Account) -> str:
+    """demo's OIDC provider and role demo-aws-node, whose trust says aud sts.amazon.com (IR-001); the issuer's host."""
     issuer = seeded.session.client("eks").describe_cluster(name="demo")["cluster"]["identity"]["oidc"]["issuer"]
     host = issuer.removeprefix("https://")
     iam = seeded.session.client("iam")
@@ -190,6 +191,11 @@ def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {f"{host}:aud": "sts.amazon.com",
                                            f"{host}:sub": "system:serviceaccount:kube-system:aws-node"}}}]}))
+    return host
+
+
+def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
+    _role_with_a_mistyped_aud(seeded)
     _sweep(seeded, "sweep-regional")
     _, findings = _split(seeded.alerts())
     assert "IR-001" not in {a["rule_id"] for a in findings}  # not the IAM region: IAM is swept once, there
@@ -200,22 +206,12 @@ def test_irsa_roles_are_swept_where_iam_rules_live(seeded: Account) -> None:
 
 
 def test_irsa_trusts_are_rewritten_by_an_enforce_sweep_where_iam_rules_live(seeded: Account) -> None:
-    issuer = seeded.session.client("eks").describe_cluster(name="demo")["cluster"]["identity"]["oidc"]["issuer"]
-    host = issuer.removeprefix("https://")
-    iam = seeded.session.client("iam")
-    provider = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
-                                                   ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])
-    iam.create_role(RoleName="demo-aws-node", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{host}:aud": "sts.amazon.com",
-                                           f"{host}:sub": "system:serviceaccount:kube-system:aws-node"}}}]}))
+    host = _role_with_a_mistyped_aud(seeded)
     _sweep(seeded, "sweep-iam-enforce", DeployIamRules="always", Mode="enforce")
     _, findings = _split(seeded.alerts())
     assert ("IR-001", "demo-aws-node", "rewrote-trust") in {(a["rule_id"], a["resource_id"], a["action"])
                                                             for a in findings}
-    trust = iam.get_role(RoleName="demo-aws-node")["Role"]["AssumeRolePolicyDocument"]
+    trust = seeded.session.client("iam").get_role(RoleName="demo-aws-node")["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Condition"]["StringEquals"][f"{host}:aud"] == "sts.amazonaws.com"
 
 
