@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from tests.functional.conftest import Account
@@ -115,16 +116,22 @@ def test_rollback_function_restores_on_demand(account: Account) -> None:
             and r.resource.endswith(":table/IdempotencyTable")]
 
 
-def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None:
-    """A failed restore puts the group's tag back (DeleteTags on the group); the retry restores a rule that had
-    tags of its own (authorized and tagged on create). Together they need each EC2 grant of RollbackFunction,
-    and nothing it is not granted."""
+def _revoked_tagged_rule(account: Account) -> dict[str, Any]:
+    """World-open SSH on the node group, the rule tagged ticket=OPS-1, revoked by the guard: its audit record."""
     account.ec2.authorize_security_group_ingress(
         GroupId=account.acct.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
                                                       "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
         TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "ticket", "Value": "OPS-1"}]}])
     assert account.invoke("sg-ingress-ssh-world-grouped-node").ok
     (record,) = account.audit_records()
+    return record
+
+
+def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None:
+    """A failed restore puts the group's tag back (DeleteTags on the group); the retry restores a rule that had
+    tags of its own (authorized and tagged on create). Together they need each EC2 grant of RollbackFunction,
+    and nothing it is not granted."""
+    record = _revoked_tagged_rule(account)
     assert record["before_image"]["Tags"] == [{"Key": "ticket", "Value": "OPS-1"}]
     app = account.app(Mode="enforce")
     with inject("ec2.AuthorizeSecurityGroupIngress", lambda: ec2_error("UnauthorizedOperation", 403)):
@@ -145,12 +152,7 @@ def test_rollback_function_uses_every_ec2_grant_it_has(account: Account) -> None
 def test_rollback_function_under_moto_iam_with_exactly_the_template_policy(account: Account) -> None:
     """moto's own IAM enforcement as a second line: the restore of a tagged rule as a role holding only its
     template policy."""
-    account.ec2.authorize_security_group_ingress(
-        GroupId=account.acct.node_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "ticket", "Value": "OPS-1"}]}])
-    assert account.invoke("sg-ingress-ssh-world-grouped-node").ok
-    (record,) = account.audit_records()
+    record = _revoked_tagged_rule(account)
     done = invoke_enforced(account.app(Mode="enforce"), "RollbackFunction",
                            {"remediation_id": record["remediation_id"]}, account.session)
     assert done.ok and done.response["status"] == "rolled-back", done.response
