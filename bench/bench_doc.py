@@ -219,6 +219,11 @@ def _package_section(results: Mapping[str, Any], table: Sequence[str]) -> list[s
          "The eksguard layer is the package without `eksguard/local` and `eksguard/cli` (the stand-in, `eksguard "
          "local ...`, `eksguard scan`), which no function imports (`layers/eksguard/Makefile`)."),
         "",
+        *([f"The Kubernetes client (lightkube and what it brings, with its byte code) is a layer of its own, "
+           f"`KubernetesLayer`, carried only by the functions that can read a cluster's API (IrsaGuardFunction, "
+           f"IrsaRefreshFunction, KubeGuardFunction, SweepFunction; `tests/unit/test_layer.py` checks the list "
+           f"against what each function can import): SweepFunction with its layers is "
+           f"{p['eksguard_sweep_zipped'] / 1024:,.0f} KB zipped.", ""] if "eksguard_sweep_zipped" in p else []),
     ]
 
 

@@ -174,8 +174,8 @@ def fresh_copy(src: Path, dest: Path, pyc: str = "strip") -> Path:
 
 def opt_python(layers: list[Path], dest: Path, pyc: list[str]) -> Path:
     """What Lambda makes of a function's layers: every layer extracted into one /opt, in the function's order, a
-    later layer's file replacing an earlier one's (the eksguard layer's lightkube dependencies and the Powertools
-    layer share typing_extensions: the Powertools one is what runs)."""
+    later layer's file replacing an earlier one's (the Powertools layer and the KubernetesLayer both carry
+    typing_extensions: on the functions with both, the KubernetesLayer's, listed last, is what runs)."""
     shutil.rmtree(dest, ignore_errors=True)
     for layer, mode in zip(layers, pyc, strict=True):
         ignore = None if mode == "keep" else shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -119,8 +119,9 @@ def profile_sweep(standin: vs.Standin, xray: vs.XraySink, account: vs.Account, f
     prof = profile_root / "sweep"
     prof.mkdir(parents=True)
     task = env.fresh_copy(env.SAM_BUILD / "SweepFunction", work / "task")
-    opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER],
-                         work / "opt" / "python", ["keep", "keep"])
+    opt = env.opt_python([env.SAM_BUILD / "EksguardLayer" / "python", env.POWERTOOLS_LAYER,
+                          env.SAM_BUILD / "KubernetesLayer" / "python"],
+                         work / "opt" / "python", ["keep", "keep", "keep"])
     spec = {"task": str(task), "layers": [str(opt)], "handler": "app.lambda_handler",
             "timeout": 900, "events": [vs.sweep_event()], "endpoint": standin.endpoint, "account": vs.ACCOUNT,
             "profile": str(prof),

@@ -136,10 +136,13 @@ def package_table(results: Mapping[str, Any]) -> list[str]:
     rows = ["| artifact | zipped | unzipped | files |", "|---|---:|---:|---:|"]
     for key, label in (("SgGuardFunction", "eksguard SgGuardFunction (function)"),
                        ("SweepFunction", "eksguard SweepFunction (function)"),
-                       ("EksguardLayer", "eksguard layer (EksguardLayer)"),
+                       ("EksguardLayer", "eksguard layer (EksguardLayer, every function)"),
+                       ("KubernetesLayer", "Kubernetes client layer (KubernetesLayer: IRSA guards, KubeGuard, sweep)"),
                        ("PowertoolsLayerStandIn", "Powertools layer stand-in (public layer, not shipped by eksguard)"),
                        ("CustodianArchive", "Cloud Custodian Lambda archive (PolicyLambda)")):
-        a = p[key]
+        a = p.get(key)
+        if a is None:  # results from before the layer split
+            continue
         rows.append(f"| {label} | {_kb(a['zipped'])} | {_kb(a['unzipped'])} | {a['files']} |")
     rows.append(f"| **eksguard SgGuardFunction + its layer / Custodian archive** | "
                 f"**{_ratio(p['ratio_zipped'])}** | "

@@ -15,9 +15,8 @@ from eksguard.detect.imds_policy import imds_reachable
 from eksguard.detect.k8s import RULES, RULES_BY_ID, K8Inputs, detect
 from eksguard.model import Severity
 from eksguard.snapshot.irsa import Role
-from eksguard.snapshot.k8s import (
-    ClusterK8sSnapshot,
-    Namespace,
+from eksguard.snapshot.k8s import ClusterK8sSnapshot, Namespace
+from eksguard.snapshot.k8s_api import (
     aws_auth_from_api,
     calico_policy_from_api,
     namespace_from_api,

@@ -15,6 +15,12 @@ from eksguard.local.template import LocalContext, TemplateResolver, functions, l
 POWERTOOLS = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-{}:27"
 # Every function exists with these (SAM's local invoke ignores resource conditions anyway).
 ALL_FUNCTIONS = {"DeployIamRules": "always", "SecurityHubExport": "true"}
+# The functions that can read a cluster's Kubernetes API carry its client's layer after the global ones.
+READS_KUBERNETES = {"IrsaGuardFunction", "IrsaRefreshFunction", "KubeGuardFunction", "SweepFunction"}
+
+
+def own_layers(logical_id: str) -> tuple[str, ...]:
+    return ("KubernetesLayer",) if logical_id in READS_KUBERNETES else ()
 
 
 def resolved(**parameters: str) -> tuple[dict[str, Any], TemplateResolver]:
@@ -37,7 +43,7 @@ def test_deployed_by_default_arm64_with_the_public_powertools_layer() -> None:
     assert len(specs) == 8  # SgGuard, IrsaGuard, IrsaRefresh, ClusterGuard, KubeGuard, Sweep, Notifier, Rollback
     for spec in specs.values():
         assert spec.architectures == ("arm64",), spec.logical_id
-        assert spec.layers == ("EksguardLayer", POWERTOOLS.format("arm64")), spec.logical_id
+        assert spec.layers == ("EksguardLayer", POWERTOOLS.format("arm64"), *own_layers(spec.logical_id))
     properties, metadata = layer_properties()
     assert properties["CompatibleArchitectures"] == ["arm64"] and metadata["BuildArchitecture"] == "arm64"
 
@@ -46,7 +52,7 @@ def test_x86_64_takes_the_x86_64_powertools_layer() -> None:
     template, resolver = resolved(Architecture="x86_64")
     for spec in functions(template, resolver).values():
         assert spec.architectures == ("x86_64",)
-        assert spec.layers == ("EksguardLayer", POWERTOOLS.format("x86_64"))
+        assert spec.layers == ("EksguardLayer", POWERTOOLS.format("x86_64"), *own_layers(spec.logical_id))
     properties, metadata = layer_properties(Architecture="x86_64")
     assert properties["CompatibleArchitectures"] == ["x86_64"] and metadata["BuildArchitecture"] == "x86_64"
 
@@ -54,8 +60,9 @@ def test_x86_64_takes_the_x86_64_powertools_layer() -> None:
 def test_powertools_layer_none_leaves_only_eksguards_layer() -> None:
     template, resolver = resolved(Architecture="x86_64", PowertoolsLayer="none")
     for spec in functions(template, resolver).values():
-        assert spec.layers == ("EksguardLayer",), spec.logical_id
-        assert [p.name for p in spec.layer_paths] == ["eksguard"]
+        assert spec.layers == ("EksguardLayer", *own_layers(spec.logical_id)), spec.logical_id
+        folders = ["eksguard", *(["kubernetes"] if own_layers(spec.logical_id) else [])]
+        assert [p.name for p in spec.layer_paths] == folders
 
 
 def test_the_local_switches_are_closed_lists_with_deploy_defaults() -> None:

@@ -30,8 +30,8 @@ from lightkube.generic_resource import create_global_resource, create_namespaced
 
 from eksguard.aws.clients import Aws
 from eksguard.aws.kube_token import InvalidToken, eks_token
-from eksguard.snapshot.k8s import (
-    ClusterK8sSnapshot,
+from eksguard.snapshot.k8s import ClusterK8sSnapshot
+from eksguard.snapshot.k8s_api import (
     aws_auth_from_api,
     calico_policy_from_api,
     namespace_from_api,

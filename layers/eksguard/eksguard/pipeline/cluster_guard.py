@@ -24,7 +24,7 @@ from eksguard.model import EventContext
 from eksguard.parse.eks import CLUSTER_GUARD_EVENTS, EksChange, parse_eks_change
 from eksguard.parse.envelope import EventError, is_eks_service_role
 from eksguard.pipeline.guard import alert_outcomes, open_event, raise_if_retryable
-from eksguard.pipeline.posture import node_templates
+from eksguard.pipeline.node_templates import node_templates
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.eks import plan
 from eksguard.snapshot.eks import EksSnapshot

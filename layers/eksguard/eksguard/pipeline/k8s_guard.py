@@ -29,7 +29,8 @@ from eksguard.model import ActionKind, EventContext, Finding
 from eksguard.parse.envelope import EventError
 from eksguard.parse.k8s_audit import parse_audit_batch
 from eksguard.pipeline.kubernetes import read_kubernetes
-from eksguard.pipeline.posture import node_templates, read_iam
+from eksguard.pipeline.node_templates import node_templates
+from eksguard.pipeline.posture import read_iam
 from eksguard.pipeline.result import ActionSummary, GuardResult
 from eksguard.plan.exemptions import exemption
 from eksguard.snapshot.eks import EksSnapshot

@@ -6,7 +6,7 @@ returns, the sweep plans and applies it, the guards run the same rules on the pa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,19 +19,19 @@ from eksguard.aws.clients import Aws
 from eksguard.aws.cloudtrail import read_trail_coverage
 from eksguard.aws.iam_account import AccountIam, read_account_iam
 from eksguard.aws.irsa_snapshot import read_snapshot as read_irsa_snapshot
-from eksguard.config import Config, Scope
+from eksguard.config import Config
 from eksguard.config_eks import EksConfig
 from eksguard.detect.catalog import CATALOG, Posture, evaluate, rule
 from eksguard.detect.rule import Family
 from eksguard.model import Finding
 from eksguard.pipeline.kubernetes import K8sPosture, read_kubernetes
+from eksguard.pipeline.node_templates import NODE_GROUP_ROLES, node_templates
 from eksguard.plan.sg import in_scope
-from eksguard.snapshot.eks import EksSnapshot, NodeGroupRef, NodeTemplate
-from eksguard.snapshot.sg import Cluster, GroupRole, SgSnapshot
+from eksguard.snapshot.eks import EksSnapshot
+from eksguard.snapshot.sg import Cluster, SgSnapshot
 
 Progress = Callable[[str], None]
 GLOBAL = "global"  # the region label of IAM findings: IAM is one per account, not per region
-NODE_GROUP_ROLES = frozenset({GroupRole.CLUSTER, GroupRole.NODE})
 SG_RULES = frozenset(r.rule_id for r in CATALOG if r.family is Family.SECURITY_GROUP)
 
 
@@ -79,29 +79,6 @@ def read_region(aws: Aws, region: str, config: Config, progress: Progress = _qui
     return RegionPosture(region, sg, EksSnapshot(clusters, templates, instances, trail))
 
 
-def node_templates(aws: Aws, region: str, config: Config, refs: Sequence[NodeGroupRef],
-                   node_sgs: Collection[str] | None = None, ids: Collection[str] | None = None,
-                   extra_versions: Mapping[str, Iterable[int]] | None = None) -> tuple[NodeTemplate, ...]:
-    """The region's node launch templates (DESIGN section 3), or those among ``ids``: a template is one when a node
-    group uses it (``refs``: the node groups of every cluster), when its default or latest version carries a node
-    or cluster security group, when it is tagged for a cluster (EKS's own copy aside), or, with Scope=all, always.
-    ``node_sgs``: the region's node and cluster groups when the caller read them; None: the groups the templates
-    carry are classified here, as the region's snapshot classifies them. The scan, the sweep and the guards all
-    choose them here, so they judge the same templates."""
-    every = lt_api.describe_templates(aws, region, ids=ids or (), everything=ids is None)
-    if not every:
-        return ()
-    carried = lt_api.template_groups(aws, region, None if ids is None else list(every))
-    if node_sgs is None:
-        wanted = {g for groups in carried.values() for g in groups}
-        node_sgs = {g.group_id for g in ec2.read_groups(aws, region, wanted) if g.roles & NODE_GROUP_ROLES}
-    used = {r.template_id for r in refs}
-    chosen = {i: lt for i, lt in every.items()
-              if i in used or carried.get(i, frozenset()) & set(node_sgs) or config.scope is Scope.ALL
-              or _tagged_customer_template(lt)}
-    return lt_api.read_node_templates(aws, region, refs, chosen, extra_versions)
-
-
 def judged_groups(aws: Aws, region: str, raw_groups: Sequence[Mapping[str, Any]], topology: Sequence[Cluster],
                   config: Config) -> SgSnapshot:
     """Every group judged on the permissions DescribeSecurityGroups lists; the in-scope groups with a finding then
@@ -116,12 +93,6 @@ def judged_groups(aws: Aws, region: str, raw_groups: Sequence[Mapping[str, Any]]
     rules = ec2.read_rules(aws.client("ec2", region), sorted(read))
     return SgSnapshot(tuple(ec2.build_group(raw, rules.get(g.group_id, ()), clusters) if g.group_id in read else g
                             for raw, g in zip(raw_groups, first.groups, strict=True)), clusters)
-
-
-def _tagged_customer_template(lt: Mapping[str, Any]) -> bool:
-    tags = {t["Key"]: t.get("Value", "") for t in lt.get("Tags", [])}
-    # EKS's own copy of a node group's template carries eks:nodegroup-name; the customer's is the one to check.
-    return lt_api.is_node_tagged(tags) and lt_api.EKS_OWNED_TAG not in tags
 
 
 def with_kubernetes(aws: Aws, region: RegionPosture, iam: AccountIam | None, account: str,
