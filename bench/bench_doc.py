@@ -13,8 +13,8 @@ PURPOSE = {
     "eks.ListClusters": "find the clusters (and so the cluster, node and control-plane groups) of the region",
     "ec2.RevokeSecurityGroupIngress": "the revoke",
     "dynamodb.PutItem": "idempotency record (Powertools, in progress) and the audit before-image",
-    "dynamodb.UpdateItem": "idempotency record completed, audit outcome, audit 'alerted' mark, "
-                           "alert storm window per alert",
+    "dynamodb.UpdateItem": "idempotency record completed, the audit outcome with its 'alerted' mark (one write), "
+                           "the storm window of each alert",
     "dynamodb.GetItem": "idempotency or storm-window read",
     "sns.Publish": "one alert per finding acted on or alerted (a sweep sends only its summary so)",
     "sns.PublishBatch": "the sweep's alerts, ten per call",

@@ -12,9 +12,12 @@ Two more namespaces share the table (their items carry neither ``resource_id`` n
 ``by-resource`` index never lists them):
 - ``pk = cluster#<region>#<name>``, ``sk = issuer#<issuer URL>``: the cluster -> OIDC issuer history
   (DESIGN section 5), one item per issuer a cluster of that name has had, with ``first_seen``.
-- ``pk = sweep#<region>``, ``sk = finding#<fingerprint>``: the findings open after the last sweep of the
-  region. The fingerprint names the finding (rule, resource, target); ``state`` hashes what an alert
-  would say (severity, detail, action), so the next sweep alerts only on what is new or changed.
+- ``pk = sweep#<region>``, ``sk = findings#<n>``: the findings open after the last sweep of the region, as one
+  JSON object (fingerprint -> what was stored) packed into as few items as fit under DynamoDB's 400 KB (a few
+  hundred bytes a finding: one item, one write, for the open findings of a thousand groups). The fingerprint
+  names the finding (rule, resource, target); ``state`` hashes what an alert would say (severity, detail,
+  action), so the next sweep alerts only on what is new or changed. Items of the earlier layout, one per finding
+  (``sk = finding#<fingerprint>``), are still read, and deleted by the next save.
 
 Alert storm windows (``alert#<resource_id>#<rule_id>[#<target>]``) are not kept here but in the
 IdempotencyTable, under its TTL: see ``eksguard.aws.alert_window``.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ from eksguard.aws.clients import Aws, error_code
 
 BATCH_LIMIT = 25  # items per BatchWriteItem call (DynamoDB's limit)
 BATCH_ATTEMPTS = 8  # calls per batch while DynamoDB leaves items unprocessed (back-off 50 ms doubling, at most 2 s)
+STATE_ITEM_BYTES = 300_000  # JSON per sweep-state item: under DynamoDB's 400 KB item limit with room to spare
 
 
 class AuditWriteError(RuntimeError):
@@ -61,6 +65,14 @@ class AuditRecord:
     outcome: str = "pending"
     error: str | None = None
     alerted: bool = False  # the alert about this change went out (a redelivery must not send it again)
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What the last sweep of a region left: its open findings by fingerprint, and the items that hold them."""
+
+    findings: Mapping[str, Mapping[str, Any]]
+    keys: tuple[str, ...] = ()
 
 
 class AuditStore:
@@ -145,19 +157,29 @@ class AuditStore:
     def cluster_issuers(self, region: str, cluster: str) -> list[dict[str, Any]]:
         return self._query(f"cluster#{region}#{cluster}")
 
-    def sweep_state(self, region: str) -> dict[str, dict[str, Any]]:
-        """Fingerprint -> the finding as the last sweep of ``region`` stored it."""
-        return {item["fingerprint"]: item for item in self._query(f"sweep#{region}")}
+    def sweep_state(self, region: str) -> SweepState:
+        """The findings the last sweep of ``region`` left open, as it stored them, by fingerprint."""
+        findings: dict[str, Mapping[str, Any]] = {}
+        keys: list[str] = []
+        for item in self._query(f"sweep#{region}", with_sort_key=True):
+            keys.append(item["sk"])
+            if item["sk"].startswith("findings#"):
+                findings.update(json.loads(item["findings"]))
+            else:  # one item per finding: the layout before the packing
+                findings[item["fingerprint"]] = {k: v for k, v in item.items() if k != "sk"}
+        return SweepState(findings, tuple(keys))
 
-    def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]],
-                         resolved: Iterable[str], workers: int = 1) -> None:
-        """Store the findings open now and forget the resolved ones, 25 writes a request, ``workers`` at a time."""
-        requests: list[dict[str, Any]] = [
-            {"PutRequest": {"Item": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"},
-                                     "fingerprint": {"S": fp}, **{k: {"S": str(v)} for k, v in attrs.items()}}}}
-            for fp, attrs in open_findings.items()]
-        requests += [{"DeleteRequest": {"Key": {"pk": {"S": f"sweep#{region}"}, "sk": {"S": f"finding#{fp}"}}}}
-                     for fp in resolved]
+    def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]], previous: SweepState,
+                         workers: int = 1) -> None:
+        """Replace ``previous`` with the findings open now: packed items first, then the previous items no longer
+        used deleted, 25 writes a request, ``workers`` at a time. A failed save raises; what it leaves behind is
+        read as the union of old and new, so the next sweep alerts again rather than less."""
+        pk = {"S": f"sweep#{region}"}
+        bodies = _pack(open_findings, STATE_ITEM_BYTES)
+        keys = [f"findings#{i:05d}" for i in range(len(bodies))]
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": {"pk": pk, "sk": {"S": k}, "findings": {"S": b}}}}
+                                          for k, b in zip(keys, bodies, strict=True)]
+        requests += [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": k}}}} for k in previous.keys if k not in keys]
         parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
                       [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
@@ -172,12 +194,33 @@ class AuditStore:
                 time.sleep(min(2.0, 0.05 * 2**attempt))  # DynamoDB asks for back-off on unprocessed items
         raise AuditWriteError(f"{what}: {len(pending)} write(s) still unprocessed after {BATCH_ATTEMPTS} attempts")
 
-    def _query(self, pk: str) -> list[dict[str, Any]]:
+    def _query(self, pk: str, with_sort_key: bool = False) -> list[dict[str, Any]]:
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table, KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)
-        return [{k: v.get("S") for k, v in item.items() if k not in ("pk", "sk")}
+        dropped = ("pk",) if with_sort_key else ("pk", "sk")
+        return [{k: v.get("S") for k, v in item.items() if k not in dropped}
                 for page in pages for item in page.get("Items", [])]
+
+
+def _pack(findings: Mapping[str, Mapping[str, str]], limit: int) -> list[str]:
+    """JSON objects of at most ``limit`` bytes each (UTF-8), together holding every finding, in fingerprint order."""
+    bodies: list[str] = []
+    parts: list[str] = []
+    size = 2  # the braces
+    for fp in sorted(findings):
+        part = f"{json.dumps(fp)}:{json.dumps({k: str(v) for k, v in findings[fp].items()}, sort_keys=True)}"
+        cost = len(part.encode()) + 1  # and its comma
+        if cost + 2 > limit:
+            raise AuditWriteError(f"sweep state: one finding takes {cost} bytes, over {limit}: {fp}")
+        if parts and size + cost > limit:
+            bodies.append("{" + ",".join(parts) + "}")
+            parts, size = [], 2
+        parts.append(part)
+        size += cost
+    if parts:
+        bodies.append("{" + ",".join(parts) + "}")
+    return bodies
 
 
 def _key(remediation_id: str) -> dict[str, Any]:

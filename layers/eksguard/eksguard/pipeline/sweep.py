@@ -109,7 +109,8 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
             items += _irsa(glob, found_global[Family.IRSA], aws, audit, ctx, config, now)
             items += _iam(glob, found_global[Family.IAM], ctx, config, now)
 
-        previous = audit.sweep_state(ctx.region)
+        last = audit.sweep_state(ctx.region)
+        previous = last.findings
         to_alert = [i for i in items if i.changed or previous.get(i.fingerprint, {}).get("state") != i.state]
         changed = {i.message.remediation_id for i in to_alert if i.status in ("revoked", "applied", sweep_irsa.DONE)}
 
@@ -126,7 +127,7 @@ def handle(raw: Mapping[str, Any], config: Config, eks_config: EksConfig, aws: A
         _record_outcomes(audit, sg_outcomes, alerted_revokes)
     open_now = {i.fingerprint: _state_item(i, previous.get(i.fingerprint), ctx) for i in items if not i.resolved}
     resolved = [fp for fp in previous if fp not in open_now]
-    audit.save_sweep_state(ctx.region, open_now, resolved, WRITERS)
+    audit.save_sweep_state(ctx.region, open_now, last, WRITERS)
     counts = _counts(items, to_alert, previous, resolved)
     if subscriptions := _subscribe_audit_logs(region, aws, ctx, eks_config):
         counts["audit_subscriptions"] = subscriptions
