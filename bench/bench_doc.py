@@ -18,6 +18,8 @@ PURPOSE = {
     "dynamodb.GetItem": "idempotency or storm-window read",
     "sns.Publish": "one alert per finding acted on or alerted (a sweep sends only its summary so)",
     "sns.PublishBatch": "the sweep's alerts, ten per call",
+    "dynamodb.TransactWriteItems": "the sweep's before-images and outcomes, 100 records a transaction",
+    "dynamodb.BatchWriteItem": "the sweep's state (its open findings, packed)",
     "sts.GetCallerIdentity": "the account id (Custodian's Lambda, once per container)",
 }
 
@@ -283,7 +285,8 @@ def _sweep_shortfall(sweep: Mapping[str, Any]) -> list[str]:
         "Custodian's policy does not:",
         "",
         f"- **An audit trail**: {ddb:,} DynamoDB calls ({_calls_list(_of(calls, 'dynamodb'))}) - the before-image "
-        "written before each revoke and its outcome with the alerted mark after, 25 a call; the sweep state, "
+        "written before each revoke and its outcome with the alerted mark after, 100 a transaction (all or none); the "
+        "sweep state, "
         "packed (hundreds of open findings an item); the sweep's idempotency record; "
         f"{srv.get('dynamodb', 0) / 1000:,.1f} s of stand-in time.",
         f"- **Alerts, ten per PublishBatch call**: {batches:,} PublishBatch and {publish:,} Publish call(s) (the "

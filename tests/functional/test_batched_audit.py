@@ -18,9 +18,11 @@ from tests.paths import EVENTS
 from tests.support.botocore_hooks import inject, json_error, record_calls
 
 from eksguard import clock
+from eksguard.apply import sg as apply_sg
+from eksguard.aws import audit as audit_api
 from eksguard.aws import ec2 as ec2_api
 from eksguard.aws import topology
-from eksguard.aws.audit import BATCH_LIMIT
+from eksguard.aws.audit import WRITE_LIMIT
 from eksguard.aws.clients import Aws
 from eksguard.config import Config, Scope
 from eksguard.config_eks import EksConfig
@@ -31,7 +33,8 @@ from eksguard.pipeline import cluster_guard, posture, sweep
 from eksguard.snapshot.sg import SgSnapshot
 
 WORLD_SSH = (22, "0.0.0.0/0")
-OPEN_GROUPS = 30  # two before-image batches: 25 and 5
+OPEN_GROUPS = 30
+SMALL_WRITES = 25  # with `small_transactions`: two before-image transactions, 25 and 5, as 130 groups would make
 
 
 def _event(event_id: str) -> dict[str, Any]:
@@ -65,24 +68,41 @@ def _remediations(account: Account) -> dict[str, dict[str, Any]]:
     return {r["remediation_id"]: r for r in account.audit_records() if "outcome" in r}
 
 
-def _items(request: Any, table: str) -> list[dict[str, Any]]:
-    return list(json.loads(request.body).get("RequestItems", {}).get(table, []))
+@pytest.fixture
+def small_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records written SMALL_WRITES a transaction instead of DynamoDB's 100, so that 30 groups make two."""
+    monkeypatch.setattr(apply_sg, "WRITE_LIMIT", SMALL_WRITES)
+    monkeypatch.setattr(audit_api, "WRITE_LIMIT", SMALL_WRITES)
+
+
+def _puts(request: Any, table: str) -> list[dict[str, Any]]:
+    """The records a TransactWriteItems request puts into ``table``."""
+    items = json.loads(request.body).get("TransactItems", [])
+    return [i["Put"]["Item"] for i in items if "Put" in i and i["Put"]["TableName"] == table]
 
 
 def _before_images(request: Any, table: str) -> list[dict[str, Any]]:
-    """The PutRequests of a BatchWriteItem that stores before-images (every record still pending)."""
-    puts = [i["PutRequest"]["Item"] for i in _items(request, table) if "PutRequest" in i]
+    """The records of a transaction that stores before-images (every record still pending)."""
+    puts = _puts(request, table)
     return puts if puts and all(p.get("outcome", {}).get("S") == "pending" for p in puts) else []
 
 
-def test_before_images_left_unprocessed_are_written_again_before_any_revoke(account: Account,
-                                                                            open_groups: list[str]) -> None:
+def _cancelled(reasons: list[str]) -> AWSResponse:
+    """DynamoDB's answer to a cancelled transaction: one reason per item, "None" for those that would pass."""
+    body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                       "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                       "CancellationReasons": [{"Code": r} for r in reasons]}).encode()
+    return AWSResponse("https://dynamodb.amazonaws.com/", 400, {}, MockRawResponse(body))
+
+
+def test_a_before_image_transaction_cancelled_by_a_conflict_is_made_again_before_any_revoke(
+        account: Account, open_groups: list[str]) -> None:
     table = _audit_table(account)
     first: list[Any] = []
 
-    def unprocessed() -> AWSResponse:  # DynamoDB took none of the batch: every item comes back
-        body = json.dumps({"UnprocessedItems": {table: _items(first[0], table)}}).encode()
-        return AWSResponse("https://dynamodb.amazonaws.com/", 200, {}, MockRawResponse(body))
+    def conflict() -> AWSResponse:  # another writer held one of the items: DynamoDB cancelled the whole transaction
+        images = _before_images(first[0], table)
+        return _cancelled(["TransactionConflict"] + ["None"] * (len(images) - 1))
 
     def once(request: Any) -> bool:
         if not first and _before_images(request, table):
@@ -90,22 +110,36 @@ def test_before_images_left_unprocessed_are_written_again_before_any_revoke(acco
             return True
         return False
 
-    with inject("dynamodb.BatchWriteItem", unprocessed, when=once) as hits, record_calls() as calls:
-        result = _sweep(account, "sweep-unprocessed")
+    with inject("dynamodb.TransactWriteItems", conflict, when=once) as hits, record_calls() as calls:
+        result = _sweep(account, "sweep-conflict")
     assert result.ok, result.error
     assert hits == [1]
     for group in open_groups:
         assert WORLD_SSH not in account.ingress_sources(group)
-    left_over = {p["remediation_id"]["S"] for p in (i["PutRequest"]["Item"] for i in _items(first[0], table))}
+    cancelled = {p["remediation_id"]["S"] for p in _before_images(first[0], table)}
     records = _remediations(account)
-    assert left_over <= set(records)
-    assert all(records[rid]["outcome"] == "revoked" for rid in left_over)
-    # The batch written again (one more call) before the first revoke of the sweep.
-    writes = [n for n, c in enumerate(calls.calls) if c == "dynamodb.BatchWriteItem"]
+    assert cancelled <= set(records)
+    assert all(records[rid]["outcome"] == "revoked" for rid in cancelled)
+    # The transaction made again (one more call) before the first revoke of the sweep.
+    writes = [n for n, c in enumerate(calls.calls) if c == "dynamodb.TransactWriteItems"]
     revokes = [n for n, c in enumerate(calls.calls) if c == "ec2.RevokeSecurityGroupIngress"]
     assert len(revokes) >= OPEN_GROUPS and writes[1] < revokes[0]
 
 
+def test_a_transaction_cancelled_for_a_reason_that_will_not_pass_is_not_made_again(
+        account: Account, open_groups: list[str]) -> None:
+    table = _audit_table(account)
+    with inject("dynamodb.TransactWriteItems", lambda: _cancelled(["ValidationError", "TransactionConflict"]),
+                when=lambda request: bool(_before_images(request, table))) as hits:
+        result = _sweep(account, "sweep-invalid")
+    assert not result.ok and result.error is not None and result.error["errorType"] == "RetryableError"
+    assert hits == [1]  # one transaction of 30 records, tried once: a ValidationError will not pass
+    assert all(WORLD_SSH in account.ingress_sources(g) for g in open_groups)  # no before-image, no change
+    failed = [a for a in account.alerts() if a["rule_id"] == "SG-002" and a["action"] == "failed"]
+    assert len(failed) == OPEN_GROUPS and all("ValidationError" in a["error"] for a in failed)
+
+
+@pytest.mark.usefixtures("small_transactions")
 def test_a_before_image_batch_that_fails_revokes_none_of_its_rules(account: Account, open_groups: list[str]) -> None:
     table = _audit_table(account)
     doomed: set[str] = set()  # remediation ids of the first before-image batch: every write of them fails
@@ -116,12 +150,12 @@ def test_a_before_image_batch_that_fails_revokes_none_of_its_rules(account: Acco
             doomed.update(p["remediation_id"]["S"] for p in images)
         return bool(images) and {p["remediation_id"]["S"] for p in images} <= doomed
 
-    with inject("dynamodb.BatchWriteItem", lambda: json_error("AccessDeniedException", 400), when=fails):
+    with inject("dynamodb.TransactWriteItems", lambda: json_error("AccessDeniedException", 400), when=fails):
         result = _sweep(account, "sweep-denied")
     assert not result.ok and result.error is not None and result.error["errorType"] == "RetryableError"
     alerts = {a["remediation_id"]: a for a in account.alerts() if a["rule_id"] == "SG-002"}
     failed = {rid for rid, a in alerts.items() if a["action"] == "failed"}
-    assert failed == doomed and 0 < len(doomed) <= BATCH_LIMIT
+    assert failed == doomed and 0 < len(doomed) <= SMALL_WRITES < OPEN_GROUPS
     untouched = {alerts[rid]["resource_id"] for rid in failed}
     records = _remediations(account)
     for group in open_groups:
@@ -149,8 +183,8 @@ def test_outcomes_come_back_in_batches_with_the_exact_rule_and_the_alerted_mark(
         world = [r for r in before[record["resource_id"]] if r.get("CidrIpv4") == "0.0.0.0/0" and not r["IsEgress"]]
         assert [record["before_image"]] == world and record["alerted"] == "true"
     ddb = Counter(calls.names("dynamodb"))
-    # Before-images and outcomes, 25 a call; not one write per revoke (the sweep state adds its own batches).
-    assert ddb["dynamodb.BatchWriteItem"] >= 2 * -(-OPEN_GROUPS // BATCH_LIMIT)
+    # Before-images and outcomes, 100 a transaction: one each here, not one write per revoke.
+    assert ddb["dynamodb.TransactWriteItems"] == 2 * -(-OPEN_GROUPS // WRITE_LIMIT)
     assert ddb["dynamodb.PutItem"] + ddb["dynamodb.UpdateItem"] < OPEN_GROUPS // 3, ddb
 
 

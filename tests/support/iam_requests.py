@@ -127,9 +127,9 @@ def requests(call: Mapping[str, Any], scope: Scope) -> list[Request]:
     if action in NO_AUTH:
         return []
     special = _SPECIAL.get(action)
-    required, _ = resource_types(action)
     if special is not None:
         return list(special(action, call, scope))
+    required, _ = resource_types(action)
     why = f"{call['service']}.{call['operation']}"
     if not required:
         return [Request(action, "*", {}, why)]
@@ -236,6 +236,19 @@ def _dynamodb_batch(action: str, call: Mapping[str, Any], scope: Scope) -> Itera
         yield Request(action, _table({"TableName": name}, scope)[0], {}, f"dynamodb.{call['operation']}")
 
 
+# "Permissions for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
+# PutItem, UpdateItem, DeleteItem, and GetItem operations" (DynamoDB developer guide, Using IAM with DynamoDB
+# transactions): TransactWriteItems is no IAM action of its own.
+_TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                     "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+def _dynamodb_transact(action: str, call: Mapping[str, Any], scope: Scope) -> Iterator[Request]:
+    for item in call["params"].get("TransactItems", []):
+        for kind, body in item.items():
+            yield Request(_TRANSACT_ACTIONS[kind], _table(body, scope)[0], {}, f"dynamodb.{call['operation']}")
+
+
 def _ec2_authorize(action: str, call: Mapping[str, Any], scope: Scope) -> Iterator[Request]:
     params, why = call["params"], f"ec2.{call['operation']}"
     yield Request(action, _arn(scope, "ec2", f"security-group/{params['GroupId']}"), {}, why)
@@ -327,6 +340,7 @@ _SPECIAL: dict[str, Callable[[str, Mapping[str, Any], Scope], Iterable[Request]]
     "dynamodb:Scan": _dynamodb_read,
     "dynamodb:BatchWriteItem": _dynamodb_batch,
     "dynamodb:BatchGetItem": _dynamodb_batch,
+    "dynamodb:TransactWriteItems": _dynamodb_transact,
     "ec2:AuthorizeSecurityGroupIngress": _ec2_authorize,
     "ec2:AuthorizeSecurityGroupEgress": _ec2_authorize,
     "ec2:CreateTags": _ec2_tags,

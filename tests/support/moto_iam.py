@@ -16,7 +16,9 @@ this line can then not see, the recorded-call check does -- tests/support/permis
 - Conditions: moto evaluates none for identity policies (an Allow with one becomes an explicit deny): they
   are dropped from Allow statements; a Deny with a condition is left out.
 - Action names: moto checks the operation's own name, so ``sns:PublishBatch`` (which AWS authorizes as
-  ``sns:Publish``) is added wherever ``sns:Publish`` is granted. ``sts:GetCallerIdentity`` is always allowed.
+  ``sns:Publish``) is added wherever ``sns:Publish`` is granted, and ``dynamodb:TransactWriteItems`` (which AWS
+  authorizes as the PutItem, UpdateItem, ... of its items: no IAM action of its own) wherever
+  ``dynamodb:PutItem`` is. ``sts:GetCallerIdentity`` is always allowed.
 - Calls AWS services make for the caller (Secrets Manager's kms:Decrypt) are not checked at all.
 - EKS's REST-JSON requests fail moto's re-computation of their SigV4 signature under authentication (every
   one is refused with SignatureDoesNotMatch): for EKS alone the signature check is skipped, the access key
@@ -53,6 +55,8 @@ def moto_policy(statements: tuple[Statement, ...]) -> dict[str, Any]:
         actions = list(s.actions)
         if any(a.lower() == "sns:publish" for a in actions):
             actions.append("sns:PublishBatch")
+        if any(a.lower() == "dynamodb:putitem" for a in actions):
+            actions.append("dynamodb:TransactWriteItems")
         keep = bool(s.resources) and all(a in _ROLE_ACTIONS for a in s.actions)
         statement: dict[str, Any] = {"Effect": s.effect, "Action": actions,
                                      "Resource": list(s.resources) if keep else "*"}

@@ -131,6 +131,15 @@ def test_publish_batch_is_authorized_as_publish() -> None:
     assert _pairs(_call("sns", "PublishBatch", {"TopicArn": topic})) == [("sns:Publish", topic)]
 
 
+def test_a_transaction_is_authorized_as_the_write_of_each_item() -> None:
+    items = [{"Put": {"TableName": "AuditTable", "Item": {}}}, {"Update": {"TableName": "AuditTable", "Key": {}}},
+             {"ConditionCheck": {"TableName": "IdempotencyTable", "Key": {}}}]
+    table = f"arn:aws:dynamodb:ap-northeast-2:{ACCOUNT}:table"
+    assert _pairs(_call("dynamodb", "TransactWriteItems", {"TransactItems": items})) == [
+        ("dynamodb:PutItem", f"{table}/AuditTable"), ("dynamodb:UpdateItem", f"{table}/AuditTable"),
+        ("dynamodb:ConditionCheckItem", f"{table}/IdempotencyTable")]
+
+
 def test_table_by_name_in_the_client_region() -> None:
     assert _pairs(_call("dynamodb", "UpdateItem", {"TableName": "IdempotencyTable"})) == [
         ("dynamodb:UpdateItem", f"arn:aws:dynamodb:ap-northeast-2:{ACCOUNT}:table/IdempotencyTable")]

@@ -5,9 +5,9 @@ Two ways, one guarantee (no before-image, no change):
 - ``apply``, for an event: each before-image is a conditional write (a redelivered event finds the first
   attempt's record), the revoke follows it. The outcome is written by ``finish`` once the alert went out, with the
   "alerted" mark, in one write.
-- ``apply_batched``, for the sweep: before-images 25 a BatchWriteItem call, each batch of revokes only after the
-  batch holding its before-images is stored (unprocessed items retried); batches and revokes run side by side
-  within the clients' adaptive rate limit. The outcomes go back in batches too (``outcome_records``), after the
+- ``apply_batched``, for the sweep: before-images up to 100 a TransactWriteItems call (all stored or none), each
+  batch of revokes only after the transaction holding its before-images went through; transactions and revokes
+  run side by side within the clients' adaptive rate limit. The outcomes go back in batches too (``outcome_records``), after the
   alerts, each with its "alerted" mark.
 """
 
@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from eksguard import arn
 from eksguard.aws import ec2
-from eksguard.aws.audit import BATCH_LIMIT, AuditRecord, AuditStore, AuditWriteError
+from eksguard.aws.audit import WRITE_LIMIT, AuditRecord, AuditStore, AuditWriteError
 from eksguard.aws.clients import Aws, error_code
 from eksguard.config import Config
 from eksguard.model import ActionKind, EventContext
@@ -33,8 +33,10 @@ FINAL = frozenset({"revoked", "already-gone"})
 # and region, refilled 5 a second), whose refill is the real limit on a big backlog: the clients' adaptive retries
 # slow down to it on the first throttle.
 REVOKE_WORKERS = 16
-# BatchWriteItem calls in flight at once (the sweep's before-images): they stay ahead of the revokes.
+# Before-image transactions in flight at once (the sweep's, up to WRITE_LIMIT records each): they stay ahead of
+# the revokes.
 WRITE_WORKERS = 2
+RULES_PER_REVOKE = 25  # rule ids per RevokeSecurityGroupIngress/Egress call: one group and direction
 NO_IMAGE = ("no exact before-image: the rule was not read with DescribeSecurityGroupRules; refusing to change "
             "without one")
 
@@ -134,8 +136,7 @@ def apply_batched(actions: Sequence[SgAction], aws: Aws, audit: AuditStore | Non
 
 
 def _batches(actions: Iterable[SgAction]) -> list[list[SgAction]]:
-    """One revoke call per group and direction, one action per rule id, at most BATCH_LIMIT rules a call (so
-    that the before-images of one call fit one BatchWriteItem)."""
+    """One revoke call per group and direction, one action per rule id, at most RULES_PER_REVOKE rules a call."""
     by_key: dict[tuple[str, bool], list[SgAction]] = {}
     for action in actions:
         change = action.revoke
@@ -143,15 +144,16 @@ def _batches(actions: Iterable[SgAction]) -> list[list[SgAction]]:
         batch = by_key.setdefault((change.group_id, change.is_egress), [])
         if all(a.rule != action.rule for a in batch):  # de-duplicate: one revoke per rule id
             batch.append(action)
-    return [batch[i:i + BATCH_LIMIT] for batch in by_key.values() for i in range(0, len(batch), BATCH_LIMIT)]
+    return [batch[i:i + RULES_PER_REVOKE] for batch in by_key.values()
+            for i in range(0, len(batch), RULES_PER_REVOKE)]
 
 
 def _chunks(batches: list[list[SgAction]]) -> list[list[list[SgAction]]]:
-    """Revoke batches packed whole into chunks of at most BATCH_LIMIT before-images: one BatchWriteItem each."""
+    """Revoke batches packed whole into chunks of at most WRITE_LIMIT before-images: one transaction each."""
     chunks: list[list[list[SgAction]]] = []
     size = 0
     for batch in batches:
-        if not chunks or size + len(batch) > BATCH_LIMIT:
+        if not chunks or size + len(batch) > WRITE_LIMIT:
             chunks.append([])
             size = 0
         chunks[-1].append(batch)

@@ -1,8 +1,9 @@
 """The audit table: a before-image is written before any change, the outcome after.
 
 An event writes its before-image conditionally (a redelivery finds the first attempt's record) and updates the
-outcome, with the "alerted" mark, in one write. The sweep writes both in batches (``put_batch``, BatchWriteItem, 25
-a call): the before-images of a batch of revokes before any of them is made, the outcomes after.
+outcome, with the "alerted" mark, in one write. The sweep writes both in batches (``put_batch``: up to 100 records a
+TransactWriteItems call, each call all or nothing): the before-images of a batch of revokes before any of them is
+made, the outcomes after.
 
 Layout: ``pk = remediation#<id>``, ``sk = remediation``; the ``by-resource`` index (resource_id, time)
 answers "what did eksguard do to this group". Images are stored as JSON strings so they come back
@@ -36,8 +37,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from eksguard.aws import parallel
 from eksguard.aws.clients import Aws, error_code
 
-BATCH_LIMIT = 25  # items per BatchWriteItem call (DynamoDB's limit)
-BATCH_ATTEMPTS = 8  # calls per batch while DynamoDB leaves items unprocessed (back-off 50 ms doubling, at most 2 s)
+BATCH_LIMIT = 25  # items per BatchWriteItem call (DynamoDB's limit): the sweep state
+WRITE_LIMIT = 100  # records per TransactWriteItems call (DynamoDB's limit): before-images and outcomes
+# Calls per batch while DynamoDB leaves items unprocessed or cancels a transaction for a reason that may pass
+# (back-off 50 ms doubling, at most 2 s).
+BATCH_ATTEMPTS = 8
+# Why DynamoDB cancels a transaction when trying again may succeed; any other reason is raised at once.
+PASSING_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+                                   "RequestLimitExceeded"})
 STATE_ITEM_BYTES = 300_000  # JSON per sweep-state item: under DynamoDB's 400 KB item limit with room to spare
 
 
@@ -118,21 +125,15 @@ class AuditStore:
                                  ConditionExpression="attribute_exists(pk)")
 
     def put_batch(self, records: Sequence[AuditRecord], workers: int = 1) -> None:
-        """Store whole records, 25 a BatchWriteItem call (``workers`` calls at a time), retrying unprocessed items
-        with back-off. Returns only when every record is stored; raises AuditWriteError otherwise, once every
-        call was tried (some records may have been stored)."""
+        """Store whole records, up to WRITE_LIMIT a TransactWriteItems call (``workers`` calls at a time): a call
+        stores all its records or none, and one cancelled for a reason that may pass (a conflict, throttling) is
+        made again with back-off. Returns only when every record is stored; raises AuditWriteError otherwise,
+        once every call was tried (the calls that went through stored their records)."""
         ids = [r.remediation_id for r in records]
-        if len(set(ids)) != len(ids):  # DynamoDB refuses a batch that names one key twice
+        if len(set(ids)) != len(ids):  # DynamoDB refuses a transaction that names one key twice
             raise AuditWriteError("one remediation twice in one batch of audit records")
-        requests = [{"PutRequest": {"Item": _to_item(r)}} for r in records]
-
-        def write(batch: list[dict[str, Any]]) -> None:
-            try:
-                self._batch_write(batch, "audit records")
-            except (ClientError, BotoCoreError) as exc:  # what botocore's own retries could not fix
-                raise AuditWriteError(f"audit batch write failed ({error_code(exc)}): {exc}") from exc
-
-        parallel.each(write, [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
+        puts = [{"Put": {"TableName": self._table, "Item": _to_item(r)}} for r in records]
+        parallel.each(self._transact, [puts[i:i + WRITE_LIMIT] for i in range(0, len(puts), WRITE_LIMIT)], workers)
 
     def get(self, remediation_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key=_key(remediation_id),
@@ -182,6 +183,21 @@ class AuditStore:
         requests += [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": k}}}} for k in previous.keys if k not in keys]
         parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
                       [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        for attempt in range(BATCH_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except BotoCoreError as exc:  # what botocore's own retries could not fix
+                raise AuditWriteError(f"audit records: transaction failed ({exc})") from exc
+            except ClientError as exc:
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])} - {"None", None}
+                passing = error_code(exc) == "TransactionCanceledException" and reasons <= PASSING_CANCELLATIONS
+                if not passing or not reasons or attempt + 1 == BATCH_ATTEMPTS:
+                    why = f"{error_code(exc)}: {', '.join(sorted(reasons))}" if reasons else error_code(exc)
+                    raise AuditWriteError(f"audit records: transaction of {len(items)} failed ({why}): {exc}") from exc
+            time.sleep(min(2.0, 0.05 * 2**attempt))
 
     def _batch_write(self, batch: list[dict[str, Any]], what: str) -> None:
         pending = batch

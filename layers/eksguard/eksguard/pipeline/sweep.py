@@ -51,8 +51,8 @@ from eksguard.plan import eks as plan_eks
 from eksguard.plan import sg as plan_sg
 
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
-# PublishBatch and BatchWriteItem calls in flight at once: a first sweep of a big account has thousands of alerts
-# and audit records, ten and 25 a call (SNS and DynamoDB throttle far above this).
+# PublishBatch, TransactWriteItems and BatchWriteItem calls in flight at once: a first sweep of a big account has
+# thousands of alerts and audit records, ten and 100 a call (SNS and DynamoDB throttle far above this).
 WRITERS = 8
 # Every family the sweep evaluates (IRSA and IAM in the stack where IAM rules live, K8 with ReadKubernetes): a
 # rule of a family left out here must be reached by some guard's events, or tests/unit/test_catalog.py fails.
