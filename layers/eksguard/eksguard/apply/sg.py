@@ -7,8 +7,8 @@ Two ways, one guarantee (no before-image, no change):
   "alerted" mark, in one write.
 - ``apply_batched``, for the sweep: before-images up to 100 a TransactWriteItems call (all stored or none), each
   batch of revokes only after the transaction holding its before-images went through; transactions and revokes
-  run side by side within the clients' adaptive rate limit. The outcomes go back in batches too (``outcome_records``), after the
-  alerts, each with its "alerted" mark.
+  run side by side within the clients' adaptive rate limit. The outcomes go back in batches too
+  (``outcome_records``), after the alerts, each with its "alerted" mark.
 """
 
 from __future__ import annotations

@@ -7,12 +7,16 @@ Gaps filled here (moto 5.2.5), never by weakening the product:
 - EventBridge forwarding to another account's bus re-stamps ``account`` and ``region`` with the receiver's.
 - ``clusterSecurityGroupId`` is absent too: eksguard already finds the cluster security group by the
   ``aws:eks:cluster-name`` tag (as it must for old clusters), so that gap is left open on purpose.
+- DynamoDB ``TransactWriteItems`` backs up every table it names by deep-copying it, once per item: quadratic in
+  the table, seconds a call on an audit table of thousands of records. Backed up by the items it touches instead.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -537,6 +541,67 @@ def _patch_control_plane_logs() -> None:
 _patched = False
 
 
+_transaction = threading.local()  # set while this thread runs a DynamoDB transaction
+
+
+def _patch_transactions() -> None:
+    """The same all-or-nothing as moto's TransactWriteItems, without its whole-table backups: a copy of each item
+    the transaction touches (or its absence) is taken first and put back if the transaction fails."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    def __deepcopy__(self: Table, memo: dict[int, Any]) -> Table:
+        if getattr(_transaction, "active", False):
+            return self  # moto's backup of the whole table: the touched items are backed up instead (below)
+        copied: Table = object.__new__(type(self))
+        memo[id(self)] = copied
+        copied.__dict__.update(copy.deepcopy(self.__dict__, memo))  # what copy.deepcopy does for a plain object
+        return copied
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        backup = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue  # moto answers ResourceNotFound
+            keys = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr)
+                                     if a and a in (op.get("Item") or {})}
+            try:
+                hash_key, range_key = self.get_keys_value(table, keys)
+            except MockValidationException:
+                continue  # moto answers the malformed key before it writes anything
+            backup.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        _transaction.active = True
+        try:
+            original(self, transact_items)
+        except BaseException:
+            for table, hash_key, range_key, item in reversed(backup):
+                _restore(table, hash_key, range_key, item)
+            raise
+        finally:
+            _transaction.active = False
+
+    Table.__deepcopy__ = __deepcopy__  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put ``item`` back under its key in moto's table, or remove what is there when it was absent (None)."""
+    if range_key is not None:
+        if item is None:
+            table.items[hash_key].pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = item
+    elif item is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = item
+
+
 def apply_moto_patches() -> None:
     """Fill every moto gap above, once per process (moto_server() and the tests call this)."""
     global _patched
@@ -547,4 +612,5 @@ def apply_moto_patches() -> None:
     apply_irsa_patches()
     _patch_bus_forwarding()
     _patch_control_plane_logs()
+    _patch_transactions()
     _patched = True
