@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from tests.e2e.conftest import start_local_up, stop_local_up
 from tests.paths import EVENTS, ROOT, TEMPLATE
 
 from eksguard.local.demo_irsa import SCENARIOS
@@ -28,7 +28,7 @@ from eksguard.local.seed import (
     seed_demo,
     seed_irsa,
 )
-from eksguard.local.standin import free_port, seed_random
+from eksguard.local.standin import seed_random
 from eksguard.local.template import LocalContext, TemplateResolver, functions, load_template
 
 ROLES = ("demo-aws-node", "demo-app-api", "demo-reports", "payments-api")
@@ -86,24 +86,12 @@ class Stand:
 
 
 @pytest.fixture
-def stand() -> Iterator[Stand]:
+def stand(tmp_path: Path) -> Iterator[Stand]:
     """A fresh stand-in process (as `eksguard local up --seed none` starts it), the template provisioned in
     both regions, then the demo account and its IRSA roles seeded with deterministic ids."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "eksguard.cli.main", "local", "up", "--port", str(port),
-                             "--seed", "none"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen.append(proc.stdout.readline())  # type: ignore[union-attr]
-        if "export AWS_ENDPOINT_URL" in seen[-1]:
-            break
-    else:
-        proc.kill()
-        raise RuntimeError("stand-in did not start:\n" + "".join(seen))
-    endpoint = f"http://127.0.0.1:{port}"
+    up = start_local_up(tmp_path, env, "--seed", "none")
+    endpoint = up.endpoint
     try:
         physical = {}
         for region in (IAM_REGION, DEMO_REGION):
@@ -121,8 +109,7 @@ def stand() -> Iterator[Stand]:
             del os.environ["AWS_ENDPOINT_URL"]
         yield Stand(endpoint, ids, physical)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_local_up(up)
 
 
 def test_every_irsa_scenario_through_replay(stand: Stand) -> None:

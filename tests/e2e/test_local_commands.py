@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, start_local_up, stop_local_up
 from tests.paths import EVENTS, ROOT
 
 from eksguard.local.seed import DemoAccount
@@ -111,31 +110,21 @@ def test_commands_refuse_without_an_endpoint(cli: Cli) -> None:
     assert result.returncode != 0 and "AWS_ENDPOINT_URL" in result.stderr
 
 
-def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli) -> None:
+def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli, tmp_path: Path) -> None:
     """`local up` seeds the demo account and serves its clusters' Kubernetes APIs; with the exports it prints, the
     scan and the in-cluster guard read them (the README's commands)."""
     import shlex
 
-    from eksguard.local.standin import free_port
-
-    port = free_port()
-    env = {k: v for k, v in cli.env.items() if k != "AWS_ENDPOINT_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "eksguard.cli.main", "local", "up", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    up = start_local_up(tmp_path, cli.env)
     try:
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            lines.append(line)
-            if "export AWS_ENDPOINT_URL" in line:
-                break
-        assert any(f"127.0.0.1:{port}" in line for line in lines), "".join(lines)
+        lines = up.log.read_text().splitlines()
+        assert any(f"127.0.0.1:{up.port}" in line for line in lines), "\n".join(lines)
         import boto3
 
-        eks = boto3.client("eks", region_name="ap-northeast-2", endpoint_url=f"http://127.0.0.1:{port}")
+        eks = boto3.client("eks", region_name="ap-northeast-2", endpoint_url=up.endpoint)
         assert eks.list_clusters()["clusters"] == ["demo", "payments"]
-        exports = dict(item.split("=", 1) for item in shlex.split(lines[-1])[1:])
+        exported = next(line for line in lines if "export AWS_ENDPOINT_URL" in line)
+        exports = dict(item.split("=", 1) for item in shlex.split(exported)[1:])
         assert set(json.loads(exports["EKSGUARD_KUBE_ENDPOINTS"])) == {"demo", "payments"}
         user = Cli({**cli.env, **exports}, exports["AWS_ENDPOINT_URL"])
         scan = user("scan", "--format", "json")
@@ -149,8 +138,7 @@ def test_local_up_serves_a_seeded_account_until_stopped(cli: Cli) -> None:
         assert response["status"] == "processed" and response["extra"]["cluster"] == "demo"
         assert {a["rule_id"] for a in response["actions"]} == {"K8-001", "K8-002", "K8-003", "K8-004"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert stop_local_up(up) in (0, None)  # None: killed after it stopped serving (libfaketimeMT only)
 
 
 def test_demo_runs_the_story_and_exits_zero(cli: Cli) -> None:

@@ -172,17 +172,19 @@ class AuditStore:
 
     def save_sweep_state(self, region: str, open_findings: Mapping[str, Mapping[str, str]], previous: SweepState,
                          workers: int = 1) -> None:
-        """Replace ``previous`` with the findings open now: packed items first, then the previous items no longer
-        used deleted, 25 writes a request, ``workers`` at a time. A failed save raises; what it leaves behind is
-        read as the union of old and new, so the next sweep alerts again rather than less."""
+        """Replace ``previous`` with the findings open now: the packed items written (over the previous ones of the
+        same key: one item, one atomic write, up to some 800 findings), then the previous items no longer used
+        deleted; 25 writes a request, ``workers`` at a time. A failed save raises, so the sweep fails and is
+        retried; until a save goes through, the state may mix the two sweeps' findings."""
         pk = {"S": f"sweep#{region}"}
         bodies = _pack(open_findings, STATE_ITEM_BYTES)
         keys = [f"findings#{i:05d}" for i in range(len(bodies))]
-        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": {"pk": pk, "sk": {"S": k}, "findings": {"S": b}}}}
-                                          for k, b in zip(keys, bodies, strict=True)]
-        requests += [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": k}}}} for k in previous.keys if k not in keys]
-        parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
-                      [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
+        puts: list[dict[str, Any]] = [{"PutRequest": {"Item": {"pk": pk, "sk": {"S": k}, "findings": {"S": b}}}}
+                                      for k, b in zip(keys, bodies, strict=True)]
+        deletes = [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": k}}}} for k in previous.keys if k not in keys]
+        for requests in (puts, deletes):
+            parallel.each(lambda batch: self._batch_write(batch, "sweep state"),
+                          [requests[i:i + BATCH_LIMIT] for i in range(0, len(requests), BATCH_LIMIT)], workers)
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         for attempt in range(BATCH_ATTEMPTS):
