@@ -24,7 +24,7 @@ from packaging.requirements import Requirement
 from tests.paths import ROOT, TEMPLATE
 from tests.unit.test_architecture import imports, library_modules, module_name
 
-from eksguard.local.template import LocalContext, TemplateResolver, functions, load_template
+from eksguard.local.template import FunctionSpec, LocalContext, TemplateResolver, functions, load_template
 
 LAYER_SOURCE = ROOT / "layers" / "eksguard"
 FUNCTIONS = sorted(p.parent for p in (ROOT / "functions").glob("*/app.py"))
@@ -98,6 +98,8 @@ def test_every_function_imports_from_the_layer_alone(layer: Path, function: Path
 KUBERNETES_LAYER = "KubernetesLayer"
 # What every function finds without shipping it: the runtime's boto3, and AWS's public Powertools layer.
 EVERYWHERE = {"boto3", "botocore", "aws_lambda_powertools"}
+# The environment dependency markers are read for: Lambda's python3.12 on Linux.
+LAMBDA_MARKERS = {"python_version": "3.12", "sys_platform": "linux", "platform_python_implementation": "CPython"}
 
 
 def _distributions(requirements: Path) -> set[str]:
@@ -114,8 +116,8 @@ def _distributions(requirements: Path) -> set[str]:
         seen.add(name)
         for raw in importlib.metadata.requires(req.name) or ():
             dep = Requirement(raw)
-            env = {"python_version": "3.12", "sys_platform": "linux", "platform_python_implementation": "CPython"}
-            if dep.marker is None or any(dep.marker.evaluate({**env, "extra": e}) for e in (req.extras or {""})):
+            if dep.marker is None or any(dep.marker.evaluate({**LAMBDA_MARKERS, "extra": e})
+                                         for e in (req.extras or {""})):
                 todo.append(dep)
     return seen
 
@@ -155,7 +157,7 @@ def reachable_third_party(app: Path) -> dict[str, set[str]]:
     return out
 
 
-def deployed_functions() -> dict[str, object]:
+def deployed_functions() -> dict[str, FunctionSpec]:
     template = load_template(TEMPLATE)
     physical = {lid: {"Ref": lid, "Arn": f"arn:aws:test:::{lid}"} for lid in template["Resources"]}
     ctx = LocalContext(account_id="123456789012", region="us-east-1", physical=physical,
@@ -173,12 +175,12 @@ def test_the_kubernetes_layer_ships_the_client_and_its_dependencies() -> None:
 def test_every_third_party_import_ships_where_its_function_finds_it(logical_id: str) -> None:
     spec = deployed_functions()[logical_id]
     kubernetes = _import_names(ROOT / "layers" / "kubernetes" / "requirements.txt")
-    own = spec.code_uri / "requirements.txt"  # type: ignore[attr-defined]
+    own = spec.code_uri / "requirements.txt"
     shipped = EVERYWHERE | (_import_names(own) if own.exists() else set())
-    carries_kubernetes = KUBERNETES_LAYER in spec.layers  # type: ignore[attr-defined]
+    carries_kubernetes = KUBERNETES_LAYER in spec.layers
     if carries_kubernetes:
         shipped |= kubernetes
-    reached = reachable_third_party(spec.code_uri / "app.py")  # type: ignore[attr-defined]
+    reached = reachable_third_party(spec.code_uri / "app.py")
     missing = {name: sorted(by) for name, by in reached.items() if name not in shipped}
     assert not missing, f"{logical_id} can import what none of its layers ships: {missing}"
     # And no function carries the Kubernetes client it cannot import (its cold start and package would pay).
